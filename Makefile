@@ -1,0 +1,41 @@
+# MCP integration service. `make run` serves everything in one process with
+# embedded NATS and FerretDB; `make test` is what CI runs.
+GO            ?= go
+BIN           := bin/mcp-service
+GOLANGCI_VER  := v2.15.0
+GOLANGCI      := .bin/golangci-lint
+PORT          ?= 8001
+
+.PHONY: all build run test unit lint vet bench fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/mcp-service
+
+run: build
+	./$(BIN) serve
+
+$(GOLANGCI):
+	GOBIN=$(CURDIR)/.bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VER)
+
+lint: $(GOLANGCI)
+	$(GOLANGCI) run ./...
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -timeout 8m ./...
+
+# test: vet, lint, then every test (real servers; see README).
+test: vet lint unit
+
+bench: build
+	$(GO) run ./cmd/mcpbench
+
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./... 2>/dev/null | grep '^Fuzz'); do echo $$t; done
+
+clean:
+	rm -rf bin .bin

@@ -1,0 +1,316 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/google/uuid"
+
+	"github.com/openanalyst/mcp-integration-service/connectors"
+	"github.com/openanalyst/mcp-integration-service/messages"
+	"github.com/openanalyst/mcp-integration-service/queue"
+	"github.com/openanalyst/mcp-integration-service/storage"
+)
+
+// port accepts a JSON number or a numeric string, as HTML forms send both.
+type port struct {
+	set bool
+	n   int
+}
+
+func (p *port) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errBadRequest("invalid_field", "port must be an integer from 1 to 65535")
+	}
+	p.set, p.n = true, n
+	return nil
+}
+
+// dbRequest is the body of test and connect.
+type dbRequest struct {
+	UserID           string `json:"user_id"`
+	DBType           string `json:"db_type"`
+	Name             string `json:"name"`
+	ConnectionName   string `json:"connection_name"`
+	Host             string `json:"host"`
+	Port             port   `json:"port"`
+	Database         string `json:"database"`
+	Username         string `json:"username"`
+	Password         string `json:"password"`
+	SSL              bool   `json:"ssl"`
+	ConnectionString string `json:"connection_string"`
+	AllowWrites      bool   `json:"allow_writes"`
+}
+
+// params validates a request against its type's schema and returns the
+// driver and connection parameters.
+func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (connectors.Driver, connectors.Params, error) {
+	var p connectors.Params
+	if req.DBType == "" {
+		return nil, p, errBadRequest("missing_field", "db_type is required")
+	}
+	drv, ok := connectors.Lookup(req.DBType)
+	if !ok {
+		return nil, p, errBadRequest("unknown_db_type", "unknown db_type %q; see GET /api/databases/types", req.DBType)
+	}
+	if req.Name == "" {
+		req.Name = req.ConnectionName
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	values := map[string]bool{
+		"connection_name": req.Name != "", "host": req.Host != "", "database": req.Database != "",
+		"username": req.Username != "", "password": req.Password != "", "connection_string": req.ConnectionString != "",
+		"port": req.Port.set, "ssl": true,
+	}
+	for _, f := range drv.Fields() {
+		if !f.Required || values[f.Name] || (f.Name == "connection_name" && !forConnect) {
+			continue
+		}
+		return nil, p, errBadRequest("missing_field", "%s (%s) is required for %s", f.Name, f.Label, drv.Info().Name)
+	}
+	if len(req.Name) > 200 {
+		return nil, p, errBadRequest("invalid_field", "name is longer than 200 characters")
+	}
+	p = connectors.Params{Host: strings.TrimSpace(req.Host), Port: req.Port.n, Database: req.Database,
+		Username: req.Username, Password: req.Password, SSL: req.SSL,
+		ConnectionString: strings.TrimSpace(req.ConnectionString), AllowWrites: req.AllowWrites}
+	if !req.Port.set {
+		for _, f := range drv.Fields() {
+			if f.Name == "port" {
+				if d, ok := f.Default.(int); ok {
+					p.Port = d
+				}
+			}
+		}
+	}
+	if req.Port.set && (p.Port < 1 || p.Port > 65535) {
+		return nil, p, errBadRequest("invalid_field", "port must be an integer from 1 to 65535, got %d", p.Port)
+	}
+	if err := drv.Validate(p); err != nil {
+		return nil, p, errBadRequest("invalid_field", "%s", err.Error())
+	}
+	if p.Host != "" {
+		if err := s.d.Policy.CheckHost(ctx, p.Host); err != nil {
+			var ce *connectors.Error
+			if errors.As(err, &ce) && ce.Kind == connectors.KindPolicy {
+				return nil, p, errBadRequest("host_not_allowed", "%s", ce.Msg)
+			}
+			// An unresolvable name is left to the connection attempt.
+		}
+	}
+	return drv, p, nil
+}
+
+func (s *Server) databaseTypes(w http.ResponseWriter, _ *http.Request) {
+	types := []connectors.Info{}
+	for _, d := range connectors.Drivers() {
+		types = append(types, d.Info())
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"types": types})
+}
+
+func (s *Server) databaseSchema(w http.ResponseWriter, r *http.Request) {
+	t := r.URL.Query().Get("db_type")
+	if t == "" {
+		writeError(w, errBadRequest("missing_field", "db_type query parameter is required"))
+		return
+	}
+	drv, ok := connectors.Lookup(t)
+	if !ok {
+		writeError(w, errBadRequest("unknown_db_type", "unknown db_type %q; see GET /api/databases/types", t))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"db_type": t, "name": drv.Info().Name, "fields": drv.Fields()})
+}
+
+func (s *Server) databaseTest(w http.ResponseWriter, r *http.Request) {
+	var req dbRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	_, p, err := s.params(r.Context(), &req, false)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	plain, err := json.Marshal(p) //nolint:gosec // G117: sealed with Fernet below; never sent in plaintext
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	sealed, err := s.d.Ring.Seal(plain)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.dispatch(w, r, queue.Job{Kind: messages.KindTest, UserID: req.UserID,
+		Payload: messages.TestPayload{DBType: req.DBType, Sealed: sealed}})
+}
+
+// dispatch submits a job, waits for its reply and writes it.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, j queue.Job) {
+	j.JobID = uuid.NewString()
+	j.RequestID = middleware.GetReqID(r.Context())
+	j.Trace = r.Header.Get("traceparent")
+	ctx, cancel := context.WithTimeout(r.Context(), s.d.JobTimeout)
+	defer cancel()
+	rep, err := s.d.Dispatcher.Request(ctx, j)
+	switch {
+	case errors.Is(err, queue.ErrTimeout):
+		if s.d.Statuses != nil && j.Kind == messages.KindExecute {
+			_ = s.d.Statuses.Put(context.WithoutCancel(r.Context()), &queue.Status{JobID: j.JobID, UserID: j.UserID,
+				Kind: j.Kind, Status: queue.StatusQueued, CreatedAt: time.Now().UTC()})
+		}
+		writeError(w, &apiError{status: http.StatusGatewayTimeout, code: "worker_timeout", jobID: j.JobID,
+			msg: fmt.Sprintf("no worker answered within %s; the job is still queued, fetch its result with GET /api/jobs/%s", s.d.JobTimeout, j.JobID)})
+		return
+	case errors.Is(err, queue.ErrUnavailable):
+		writeError(w, errUnavailable("broker_unavailable", "the job queue is unavailable: "+strings.TrimPrefix(err.Error(), "queue: ")))
+		return
+	case err != nil:
+		writeError(w, err)
+		return
+	}
+	if rep.Outcome == messages.OutcomeOK {
+		writeRaw(w, http.StatusOK, withSuccess(true, rep.Body))
+		return
+	}
+	status := rep.Status
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	writeRaw(w, status, withSuccess(false, rep.Body))
+}
+
+func newID(prefix string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+func (s *Server) databaseConnect(w http.ResponseWriter, r *http.Request) {
+	var req dbRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := requireUser(req.UserID); err != nil {
+		writeError(w, err)
+		return
+	}
+	_, p, err := s.params(r.Context(), &req, true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	rec := &storage.Database{ID: newID("db_"), UserID: req.UserID, DBType: req.DBType, Name: req.Name,
+		Host: p.Host, Port: p.Port, Database: p.Database, Username: p.Username, SSL: p.SSL,
+		AllowWrites: p.AllowWrites, Status: storage.StatusConnected, CreatedAt: now, UpdatedAt: now}
+	if p.Password != "" {
+		if rec.Password, err = s.d.Ring.Seal([]byte(p.Password)); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	if p.ConnectionString != "" {
+		if rec.ConnectionString, err = s.d.Ring.Seal([]byte(p.ConnectionString)); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	if err := s.d.Store.InsertDatabase(r.Context(), rec); err != nil {
+		writeError(w, storageError(err))
+		return
+	}
+	s.toolsChanged(req.UserID)
+	writeJSON(w, http.StatusOK, map[string]string{"db_id": rec.ID, "name": rec.Name, "status": rec.Status})
+}
+
+func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) {
+	userID := r.URL.Query().Get("user_id")
+	if err := requireUser(userID); err != nil {
+		writeError(w, err)
+		return
+	}
+	list, err := s.d.Store.ListDatabases(r.Context(), userID)
+	if err != nil {
+		writeError(w, storageError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"databases": list})
+}
+
+func (s *Server) databaseDisconnect(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		UserID string `json:"user_id"`
+		DBID   string `json:"db_id"`
+	}
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := requireUser(req.UserID); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.DBID == "" {
+		writeError(w, errBadRequest("missing_field", "db_id is required"))
+		return
+	}
+	err := s.d.Store.DeleteDatabase(r.Context(), req.UserID, req.DBID)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, errNotFound("database_not_found", "database %q not found", req.DBID))
+		return
+	}
+	if err != nil {
+		writeError(w, storageError(err))
+		return
+	}
+	if s.d.NC != nil {
+		_ = s.d.NC.Publish(messages.EventDatabaseChanged, []byte(req.DBID))
+	}
+	s.toolsChanged(req.UserID)
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "db_id": req.DBID, "status": "disconnected"})
+}
+
+func (s *Server) toolsChanged(userID string) {
+	if s.d.NC != nil {
+		_ = s.d.NC.Publish(messages.EventToolsChanged, []byte(userID))
+	}
+}
+
+func requireUser(userID string) error {
+	if strings.TrimSpace(userID) == "" {
+		return errBadRequest("missing_field", "user_id is required")
+	}
+	if len(userID) > 256 {
+		return errBadRequest("invalid_field", "user_id is longer than 256 characters")
+	}
+	return nil
+}
+
+func storageError(err error) error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return errUnavailable("storage_unavailable", "storage is unavailable; try again shortly")
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return errNotFound("not_found", "not found")
+	}
+	return err
+}

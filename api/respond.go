@@ -1,0 +1,136 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/openanalyst/mcp-integration-service/messages"
+)
+
+// maxBody bounds every request body.
+const maxBody = 1 << 20
+
+// apiError is an error with its HTTP status and stable code.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+	jobID  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errBadRequest(code, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func errNotFound(code, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusNotFound, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func errUnavailable(code, msg string) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: code, msg: msg}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"success":false,"error":"response encoding failed","code":"internal_error"}`)
+	}
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: "internal error"}
+	}
+	if ae.status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, ae.status, messages.ErrorBody{Success: false, Error: ae.msg, Code: ae.code, JobID: ae.jobID})
+}
+
+// withSuccess turns a worker's body {"k":…} into {"success":ok,"k":…}
+// without decoding it.
+func withSuccess(ok bool, body []byte) []byte {
+	prefix := `{"success":false`
+	if ok {
+		prefix = `{"success":true`
+	}
+	inner := strings.TrimSpace(string(body))
+	if len(inner) < 2 || inner[0] != '{' {
+		return []byte(prefix + "}")
+	}
+	out := make([]byte, 0, len(body)+len(prefix)+1)
+	out = append(out, prefix...)
+	rest := strings.TrimSpace(inner[1:])
+	if rest != "}" {
+		out = append(out, ',')
+	}
+	return append(out, rest...)
+}
+
+// decode reads a JSON body into v: 413 when too large, 400 when malformed.
+func decode(r *http.Request, v any) error {
+	if r.Body == nil {
+		return errBadRequest("invalid_json", "request body is empty; a JSON object is expected")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large",
+				msg: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
+		}
+		return errBadRequest("invalid_json", "request body could not be read")
+	}
+	return decodeBytes(body, v)
+}
+
+func decodeBytes(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return errBadRequest("invalid_json", "request body is empty; a JSON object is expected")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return ae
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return errBadRequest("invalid_field", "field %q must be %s", te.Field, jsonKind(te.Type.Kind().String()))
+		}
+		return errBadRequest("invalid_json", "malformed JSON: %v", err)
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "float64":
+		return "a number"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	}
+	return "of another type"
+}

@@ -1,0 +1,225 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openanalyst/mcp-integration-service/connectors"
+	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/queue"
+	"github.com/openanalyst/mcp-integration-service/storage"
+)
+
+// Deps are what the API node runs on.
+type Deps struct {
+	APIKey     string
+	Store      storage.Store
+	Ring       *keyring.Keyring
+	Dispatcher *queue.Dispatcher
+	Statuses   *queue.Statuses
+	NC         *nats.Conn
+	JS         jetstream.JetStream
+	// Policy refuses database hosts before anything is stored or dialled.
+	Policy connectors.HostPolicy
+	// JobTimeout is how long a synchronous call waits for its worker.
+	JobTimeout time.Duration
+	// Integrations serves /api/integrations*; nil answers "not configured".
+	Integrations Integrations
+	// Mount adds routes outside /api (the UI, MCP, metrics). May be nil.
+	Mount  func(r chi.Router)
+	Logger *slog.Logger
+}
+
+// Server is the REST API.
+type Server struct {
+	d      Deps
+	keySum [32]byte
+	log    *slog.Logger
+	router chi.Router
+}
+
+// New builds the router.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.JobTimeout <= 0 {
+		d.JobTimeout = 30 * time.Second
+	}
+	s := &Server{d: d, keySum: sha256.Sum256([]byte(d.APIKey)), log: d.Logger}
+	if d.Dispatcher != nil && d.Statuses != nil {
+		d.Dispatcher.Late = s.keepLate
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
+	r.Get("/healthz", s.liveness)
+	r.Get("/readyz", s.readiness)
+	r.Route("/api", func(r chi.Router) {
+		r.Get("/tools/health", s.health)
+		r.Get("/integrations/callback", s.integrationCallback)
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireKey)
+			r.Get("/databases/types", s.databaseTypes)
+			r.Get("/databases/schema", s.databaseSchema)
+			r.Post("/databases/test", s.databaseTest)
+			r.Post("/databases/connect", s.databaseConnect)
+			r.Get("/databases", s.databaseList)
+			r.Post("/databases/disconnect", s.databaseDisconnect)
+			r.Get("/tools", s.toolsList)
+			r.Post("/tools/execute", s.toolsExecute)
+			r.Get("/jobs/{job_id}", s.jobGet)
+			r.Get("/integrations", s.integrationsList)
+			r.Post("/integrations/connect", s.integrationsConnect)
+			r.Get("/integrations/connected", s.integrationsConnected)
+			r.Post("/integrations/disconnect", s.integrationsDisconnect)
+		})
+		r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, errNotFound("route_not_found", "no such API route"))
+		})
+		r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method not allowed on this route"})
+		})
+	})
+	if d.Mount != nil {
+		d.Mount(r)
+	}
+	s.router = r
+	return s
+}
+
+// Router exposes the routes, e.g. for the OpenAPI route check.
+func (s *Server) Router() chi.Router { return s.router }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// requireKey checks X-API-Key in constant time.
+func (s *Server) requireKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("X-API-Key")
+		sum := sha256.Sum256([]byte(got))
+		if got == "" || subtle.ConstantTimeCompare(sum[:], s.keySum[:]) != 1 {
+			writeError(w, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "missing or invalid X-API-Key"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		lvl := slog.LevelDebug
+		if ww.Status() >= 500 {
+			lvl = slog.LevelWarn
+		}
+		// Never the query string: it may carry OAuth state or user ids only,
+		// but bodies and keys are never logged either.
+		s.log.Log(r.Context(), lvl, "http", "request_id", middleware.GetReqID(r.Context()), "method", r.Method,
+			"route", route, "status", ww.Status(), "ms", time.Since(start).Milliseconds())
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if e, ok := p.(error); ok && errors.Is(e, http.ErrAbortHandler) {
+					panic(p)
+				}
+				s.log.Error("panic in handler", "request_id", middleware.GetReqID(r.Context()), "panic", p)
+				writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) liveness(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
+	h := s.check(r.Context())
+	status := http.StatusOK
+	if h.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+}
+
+type healthReport struct {
+	Status  string                    `json:"status"`
+	NATS    string                    `json:"nats"`
+	Storage string                    `json:"storage"`
+	Workers map[string]consumerHealth `json:"workers,omitempty"`
+}
+
+type consumerHealth struct {
+	Pending     uint64 `json:"pending"`
+	AckPending  int    `json:"in_flight"`
+	Waiting     int    `json:"waiting_pulls"`
+	Redelivered int    `json:"redelivered"`
+}
+
+func (s *Server) check(ctx context.Context) healthReport {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	h := healthReport{Status: "ok", NATS: "ok", Storage: "ok"}
+	if s.d.NC == nil || s.d.NC.Status() != nats.CONNECTED {
+		h.NATS, h.Status = "unavailable", "degraded"
+	} else if s.d.JS != nil {
+		h.Workers = map[string]consumerHealth{}
+		for _, k := range []string{"execute", "test", "oauth"} {
+			c, err := s.d.JS.Consumer(ctx, "MCP_JOBS", "mcp-"+k)
+			if err != nil {
+				h.NATS, h.Status = "job stream unavailable: "+err.Error(), "degraded"
+				break
+			}
+			info := c.CachedInfo()
+			if fresh, err := c.Info(ctx); err == nil {
+				info = fresh
+			}
+			h.Workers[k] = consumerHealth{Pending: info.NumPending, AckPending: info.NumAckPending,
+				Waiting: info.NumWaiting, Redelivered: info.NumRedelivered}
+		}
+	}
+	if err := s.d.Store.Ping(ctx); err != nil {
+		h.Storage, h.Status = "unavailable", "degraded"
+	}
+	return h
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	h := s.check(r.Context())
+	status := http.StatusOK
+	if h.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+}
+
+// keepLate records a reply whose caller already gave up (a 504), so
+// GET /api/jobs/{id} can return it.
+func (s *Server) keepLate(jobID string, r queue.Reply) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if st, err := s.d.Statuses.Lookup(ctx, jobID); err == nil && st.Terminal() {
+		return
+	} else if err == nil {
+		_ = s.d.Statuses.Put(ctx, queue.FromReply(jobID, st.UserID, st.Kind, st.CreatedAt, r))
+	}
+}

@@ -1,0 +1,110 @@
+// Command mcp-service runs the MCP integration service.
+//
+//	mcp-service [serve]   API, workers and embedded servers in one process (default)
+//	mcp-service api       the API node only, against external NATS and MongoDB
+//	mcp-service worker    a worker process only; run as many as needed
+//	mcp-service rotate-keys  re-encrypt stored credentials with the first key
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/openanalyst/mcp-integration-service/config"
+	"github.com/openanalyst/mcp-integration-service/service"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: mcp-service [serve|api|worker|rotate-keys] [flags]
+
+  serve        API, workers and, when NATS_URL / MONGODB_URI are unset, embedded
+               NATS and FerretDB under MCP_DATA_DIR (default)
+  api          the API node only (needs NATS_URL and MONGODB_URI)
+  worker       a worker process only (needs NATS_URL and MONGODB_URI)
+  rotate-keys  re-encrypt every stored credential with the first DB_ENCRYPTION_KEY
+
+Environment variables:
+`)
+	for _, v := range config.Env {
+		fmt.Fprintf(os.Stderr, "  %-28s %s (default %q)\n", v.Name, v.Help, v.Default)
+	}
+}
+
+func run(args []string) int {
+	mode := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		mode, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
+	fs.Usage = usage
+	sandbox := fs.Bool("composio-sandbox", false, "run a local Composio test double (never the default when COMPOSIO_API_KEY is set)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "configuration error:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	switch mode {
+	case "serve", "api", "worker":
+		return serve(ctx, stop, cfg, service.Mode(mode), *sandbox)
+	case "rotate-keys":
+		return rotateKeys(ctx, cfg)
+	case "help":
+		usage()
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n", mode)
+		usage()
+		return 2
+	}
+}
+
+func serve(ctx context.Context, stop context.CancelFunc, cfg *config.Config, mode service.Mode, sandbox bool) int {
+	opts, err := extensions(cfg, mode, sandbox)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	in, err := service.Start(ctx, cfg, mode, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-in.Done():
+		in.Logger.Error("fatal", "err", err)
+		in.Close()
+		return 1
+	}
+	stop() // a second signal now kills the process at once
+	in.Logger.Info("shutting down: draining in-flight jobs (send the signal again to exit at once)")
+	second := make(chan os.Signal, 1)
+	signal.Notify(second, syscall.SIGINT, syscall.SIGTERM)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.QueryTimeout+30*time.Second)
+	defer cancel()
+	go func() {
+		<-second
+		in.Logger.Warn("second signal: exiting now; unfinished jobs will be redelivered")
+		os.Exit(130)
+	}()
+	if err := in.Shutdown(sctx); err != nil {
+		in.Logger.Warn("shutdown", "err", err)
+		return 1
+	}
+	in.Logger.Info("stopped")
+	return 0
+}

@@ -1,0 +1,56 @@
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// NATS is an in-process NATS server with JetStream.
+type NATS struct {
+	srv *server.Server
+}
+
+// StartNATS starts NATS with JetStream on 127.0.0.1:port (0 picks a free
+// port), storing streams under dir/nats. It listens on loopback only, so that
+// worker processes on the same machine can join but nothing else can.
+func StartNATS(dir string, port int) (*NATS, error) {
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName:         "mcp-embedded",
+		Host:               "127.0.0.1",
+		Port:               port,
+		JetStream:          true,
+		StoreDir:           filepath.Join(dir, "nats"),
+		NoSigs:             true,
+		MaxPayload:         8 << 20,
+		JetStreamMaxMemory: 256 << 20,
+		// Every write to a stream is fsynced before it is acknowledged, so an
+		// acknowledged job survives a crash of the process or the machine.
+		SyncAlways: true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("embedded nats: not ready after 10s (is the port taken?)")
+	}
+	return &NATS{srv: srv}, nil
+}
+
+// URL is the client URL of the server.
+func (n *NATS) URL() string { return n.srv.ClientURL() }
+
+// Close shuts the server down and waits for it.
+func (n *NATS) Close() {
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+}

@@ -1,0 +1,3 @@
+// Package keyring seals and opens credentials with Fernet keys: the first key
+// encrypts, any key decrypts, so keys can be rotated without downtime.
+package keyring

@@ -1,0 +1,54 @@
+package keyring
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRotation(t *testing.T) {
+	t.Parallel()
+	oldKey, _ := Generate()
+	newKey, _ := Generate()
+	oldRing, err := Parse(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := oldRing.Seal([]byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(tok, "s3cret") {
+		t.Fatal("token holds plaintext")
+	}
+	both, err := Parse(newKey + ", " + oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := both.Open(tok)
+	if err != nil || string(got) != "s3cret" {
+		t.Fatalf("open with old key in ring: %q %v", got, err)
+	}
+	if both.IsPrimary(tok) {
+		t.Fatal("old token reported as primary")
+	}
+	tok2, _ := both.Seal([]byte("s3cret"))
+	if !both.IsPrimary(tok2) {
+		t.Fatal("new token not primary")
+	}
+	newOnly, _ := Parse(newKey)
+	if _, err := newOnly.Open(tok); err == nil {
+		t.Fatal("a dropped key still opened a token")
+	}
+}
+
+func TestParseErrorsHideKey(t *testing.T) {
+	t.Parallel()
+	good, _ := Generate()
+	_, err := Parse(good + ",not-a-key-XYZ")
+	if err == nil || strings.Contains(err.Error(), "not-a-key-XYZ") || !strings.Contains(err.Error(), "key 2") {
+		t.Fatalf("want an error naming key 2 without its value, got %v", err)
+	}
+	if _, err := Parse(" , "); err == nil {
+		t.Fatal("empty ring accepted")
+	}
+}

@@ -1,0 +1,161 @@
+package messages
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Version is the envelope version this build writes. Decoders refuse any other.
+const Version = 1
+
+// Kind is a kind of job. Each kind has its own subject and durable consumer.
+type Kind string
+
+// Job kinds.
+const (
+	KindExecute Kind = "execute"
+	KindTest    Kind = "test"
+	KindOAuth   Kind = "oauth"
+)
+
+// Kinds lists every job kind.
+var Kinds = []Kind{KindExecute, KindTest, KindOAuth}
+
+// Stream and subject names.
+const (
+	// JobStream is the work-queue stream that holds every job.
+	JobStream = "MCP_JOBS"
+	// JobSubjectPrefix prefixes each kind's subject: mcp.jobs.<kind>.
+	JobSubjectPrefix = "mcp.jobs."
+	// ResultSubjectPrefix prefixes async results: mcp.results.<user-token>.<job_id>.
+	ResultSubjectPrefix = "mcp.results."
+	// EventDatabaseChanged is published (core NATS) when a user database is
+	// edited or removed, so that workers close its pool. The body is the db_id.
+	EventDatabaseChanged = "mcp.events.database.changed"
+	// EventToolsChanged is published when a user's tool list changes. The body
+	// is the user id.
+	EventToolsChanged = "mcp.events.tools.changed"
+	// JobStatusBucket is the JetStream KV bucket of job statuses and results.
+	JobStatusBucket = "MCP_JOB_STATUS"
+)
+
+// Subject returns the JetStream subject of a job kind.
+func (k Kind) Subject() string { return JobSubjectPrefix + string(k) }
+
+// Durable returns the durable consumer name shared by every worker process.
+func (k Kind) Durable() string { return "mcp-" + string(k) }
+
+// Header names carried on jobs and replies.
+const (
+	HeaderMsgID     = "Nats-Msg-Id"     // the job id, for JetStream dedupe
+	HeaderReplyTo   = "Mcp-Reply-To"    // the waiting API node's inbox
+	HeaderDeadline  = "Mcp-Deadline"    // RFC 3339: when the waiting caller gives up
+	HeaderRequestID = "Mcp-Request-Id"  // the REST request id, for logs
+	HeaderVersion   = "Mcp-Version"     // envelope version
+	HeaderJobID     = "Mcp-Job-Id"      // on replies: which job this answers
+	HeaderOutcome   = "Mcp-Outcome"     // on replies: "ok" or "error"
+	HeaderStatus    = "Mcp-Http-Status" // on error replies: the HTTP status to answer
+	HeaderTrace     = "traceparent"     // W3C trace context
+)
+
+// Outcomes of a reply.
+const (
+	OutcomeOK    = "ok"
+	OutcomeError = "error"
+)
+
+// Job is the versioned envelope of every job. Payload depends on Kind.
+type Job struct {
+	V         int             `json:"v"`
+	Kind      Kind            `json:"kind"`
+	JobID     string          `json:"job_id"`
+	UserID    string          `json:"user_id,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	Payload   json.RawMessage `json:"payload"`
+}
+
+// ExecutePayload asks a worker to run one tool. It carries ids only: the
+// worker loads credentials from storage.
+type ExecutePayload struct {
+	Action  string          `json:"action"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	MaxRows int             `json:"max_rows,omitempty"`
+	Async   bool            `json:"async,omitempty"`
+}
+
+// TestPayload asks a worker to test a connection. Sealed is the Fernet token
+// of the JSON connection parameters: no plaintext secret travels on the bus.
+type TestPayload struct {
+	DBType string `json:"db_type"`
+	Sealed string `json:"sealed"`
+}
+
+// OAuthPayload carries an OAuth callback's query to a worker.
+type OAuthPayload struct {
+	Query map[string]string `json:"query"`
+}
+
+// ErrVersion is returned for an envelope of another version.
+var ErrVersion = errors.New("messages: unsupported envelope version")
+
+// NewJob builds an envelope around a payload.
+func NewJob(kind Kind, jobID, userID string, payload any) ([]byte, error) {
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("messages: encode %s payload: %w", kind, err)
+	}
+	return json.Marshal(Job{V: Version, Kind: kind, JobID: jobID, UserID: userID, CreatedAt: time.Now().UTC(), Payload: p})
+}
+
+// DecodeJob parses and checks an envelope.
+func DecodeJob(data []byte) (*Job, error) {
+	var j Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("messages: malformed job: %w", err)
+	}
+	if j.V != Version {
+		return nil, fmt.Errorf("%w: %d", ErrVersion, j.V)
+	}
+	switch j.Kind {
+	case KindExecute, KindTest, KindOAuth:
+	default:
+		return nil, fmt.Errorf("messages: unknown job kind %q", j.Kind)
+	}
+	if j.JobID == "" {
+		return nil, errors.New("messages: job without job_id")
+	}
+	return &j, nil
+}
+
+// Decode parses the job's payload into v.
+func (j *Job) Decode(v any) error {
+	if err := json.Unmarshal(j.Payload, v); err != nil {
+		return fmt.Errorf("messages: malformed %s payload: %w", j.Kind, err)
+	}
+	return nil
+}
+
+// UserToken is a subject-safe, fixed-length token for a user id. Raw user ids
+// may contain '.', '*' or '>', which would change a subject's meaning.
+func UserToken(userID string) string {
+	sum := sha256.Sum256([]byte(userID))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:20]))
+}
+
+// ResultSubject is where an async caller receives a job's result.
+func ResultSubject(userID, jobID string) string {
+	return ResultSubjectPrefix + UserToken(userID) + "." + jobID
+}
+
+// ErrorBody is the JSON body of an error reply, and of a REST error.
+type ErrorBody struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	JobID   string `json:"job_id,omitempty"`
+}

@@ -1,0 +1,194 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openanalyst/mcp-integration-service/messages"
+)
+
+var (
+	// ErrUnavailable: NATS or the job stream cannot take the job now.
+	ErrUnavailable = errors.New("queue: message broker unavailable")
+	// ErrTimeout: no worker answered before the caller's deadline. The job
+	// stays queued and its result lands in the job-status bucket.
+	ErrTimeout = errors.New("queue: no worker answered in time")
+)
+
+// Reply is a worker's answer to a job.
+type Reply struct {
+	Outcome string // messages.OutcomeOK or OutcomeError
+	Status  int    // HTTP status for errors
+	Body    []byte // a JSON object, without the "success" field
+}
+
+// Dispatcher publishes jobs and hands each reply to the request that waits
+// for it. One subscription serves the whole API node: replies are
+// demultiplexed by job id, so no request creates a subscription.
+type Dispatcher struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	prefix string
+	sub    *nats.Subscription
+	log    *slog.Logger
+	// Late receives replies that arrive after their caller gave up, so they
+	// can be kept for GET /api/jobs/{id}. May be nil.
+	Late func(jobID string, r Reply)
+
+	mu      sync.Mutex
+	waiters map[string]chan Reply
+}
+
+// NewDispatcher subscribes once to this node's reply inbox.
+func NewDispatcher(nc *nats.Conn, js jetstream.JetStream, nodeID string, log *slog.Logger) (*Dispatcher, error) {
+	d := &Dispatcher{nc: nc, js: js, prefix: "_INBOX.mcp." + nodeID + ".", log: log, waiters: map[string]chan Reply{}}
+	sub, err := nc.Subscribe(d.prefix+"*", d.onReply)
+	if err != nil {
+		return nil, fmt.Errorf("queue: subscribe to replies: %w", err)
+	}
+	// Replies must never be dropped as a slow consumer under load.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return nil, fmt.Errorf("queue: reply limits: %w", err)
+	}
+	d.sub = sub
+	return d, nil
+}
+
+// Close unsubscribes.
+func (d *Dispatcher) Close() error { return d.sub.Unsubscribe() }
+
+func (d *Dispatcher) onReply(m *nats.Msg) {
+	jobID := m.Header.Get(messages.HeaderJobID)
+	r := Reply{Outcome: m.Header.Get(messages.HeaderOutcome), Body: m.Data}
+	if s := m.Header.Get(messages.HeaderStatus); s != "" {
+		_, _ = fmt.Sscanf(s, "%d", &r.Status)
+	}
+	d.mu.Lock()
+	ch, ok := d.waiters[jobID]
+	if ok {
+		delete(d.waiters, jobID)
+	}
+	d.mu.Unlock()
+	if ok {
+		ch <- r // buffered: never blocks
+		return
+	}
+	// A duplicate reply (a redelivered job) or one after the caller gave up.
+	if d.Late != nil {
+		d.Late(jobID, r)
+	}
+}
+
+// Job is one job to submit.
+type Job struct {
+	Kind      messages.Kind
+	JobID     string
+	UserID    string
+	Payload   any
+	RequestID string
+	Trace     string
+}
+
+func (d *Dispatcher) message(j Job, deadline time.Time, wait bool) (*nats.Msg, error) {
+	body, err := messages.NewJob(j.Kind, j.JobID, j.UserID, j.Payload)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(j.Kind.Subject())
+	m.Data = body
+	m.Header.Set(messages.HeaderMsgID, j.JobID)
+	m.Header.Set(messages.HeaderVersion, "1")
+	if wait {
+		m.Header.Set(messages.HeaderReplyTo, d.prefix+j.JobID)
+	}
+	if !deadline.IsZero() {
+		m.Header.Set(messages.HeaderDeadline, deadline.UTC().Format(time.RFC3339Nano))
+	}
+	if j.RequestID != "" {
+		m.Header.Set(messages.HeaderRequestID, j.RequestID)
+	}
+	if j.Trace != "" {
+		m.Header.Set(messages.HeaderTrace, j.Trace)
+	}
+	return m, nil
+}
+
+func (d *Dispatcher) connected() error {
+	if s := d.nc.Status(); s != nats.CONNECTED {
+		return fmt.Errorf("%w: connection is %s", ErrUnavailable, s)
+	}
+	return nil
+}
+
+// Request publishes a job and waits for its reply until ctx ends. It does not
+// wait for the publish acknowledgement before waiting for the reply; a failed
+// publish still ends the wait at once.
+func (d *Dispatcher) Request(ctx context.Context, j Job) (Reply, error) {
+	if err := d.connected(); err != nil {
+		return Reply{}, err
+	}
+	deadline, _ := ctx.Deadline()
+	m, err := d.message(j, deadline, true)
+	if err != nil {
+		return Reply{}, err
+	}
+	ch := make(chan Reply, 1)
+	d.mu.Lock()
+	d.waiters[j.JobID] = ch
+	d.mu.Unlock()
+	forget := func() {
+		d.mu.Lock()
+		delete(d.waiters, j.JobID)
+		d.mu.Unlock()
+	}
+	fut, err := d.js.PublishMsgAsync(m, jetstream.WithMsgID(j.JobID))
+	if err != nil {
+		forget()
+		return Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case err := <-fut.Err():
+		// Only an error arrives here; a successful ack keeps us waiting.
+		forget()
+		return Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+	case <-ctx.Done():
+	}
+	select {
+	case r := <-ch: // the reply raced the deadline
+		return r, nil
+	default:
+	}
+	forget()
+	select {
+	case <-fut.Ok():
+		return Reply{}, ErrTimeout
+	default:
+		// Not even acknowledged by JetStream: nothing is queued.
+		return Reply{}, fmt.Errorf("%w: the job stream did not acknowledge the job", ErrUnavailable)
+	}
+}
+
+// Enqueue publishes a job without waiting for a reply, returning once
+// JetStream has stored it.
+func (d *Dispatcher) Enqueue(ctx context.Context, j Job) error {
+	if err := d.connected(); err != nil {
+		return err
+	}
+	m, err := d.message(j, time.Time{}, false)
+	if err != nil {
+		return err
+	}
+	if _, err := d.js.PublishMsg(ctx, m, jetstream.WithMsgID(j.JobID)); err != nil {
+		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+	}
+	return nil
+}

@@ -1,0 +1,359 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openanalyst/mcp-integration-service/api"
+	"github.com/openanalyst/mcp-integration-service/config"
+	"github.com/openanalyst/mcp-integration-service/connectors"
+	"github.com/openanalyst/mcp-integration-service/embedded"
+	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/messages"
+	"github.com/openanalyst/mcp-integration-service/queue"
+	"github.com/openanalyst/mcp-integration-service/storage"
+	"github.com/openanalyst/mcp-integration-service/worker"
+)
+
+// Mode selects what a process runs.
+type Mode string
+
+// Modes of the binary.
+const (
+	ModeServe  Mode = "serve"  // API, workers and (when unconfigured) embedded servers
+	ModeAPI    Mode = "api"    // the API node only, against external NATS and MongoDB
+	ModeWorker Mode = "worker" // a worker process only
+)
+
+// Options adjust a process beyond its configuration.
+type Options struct {
+	Out io.Writer // where start-up notes are printed; default stderr
+	// Mount adds routes to the API (UI, MCP, metrics).
+	Mount func(r chi.Router, in *Instance)
+	// Integrations builds the OAuth side once storage and the broker are up.
+	Integrations func(in *Instance) (api.Integrations, []func(*worker.Worker), error)
+	Logger       *slog.Logger
+}
+
+// Instance is a running process.
+type Instance struct {
+	Config   *config.Config
+	Mode     Mode
+	Logger   *slog.Logger
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Store    *storage.Mongo
+	Ring     *keyring.Keyring
+	Statuses *queue.Statuses
+	API      *api.Server
+	Worker   *worker.Worker
+	Pools    *worker.Pools
+	// URL is the API's base URL, once it listens.
+	URL string
+
+	natsSrv  *embedded.NATS
+	ferret   *embedded.Ferret
+	http     *http.Server
+	closers  []func()
+	runErr   chan error
+	stopWork context.CancelFunc
+	drain    context.CancelFunc
+	once     sync.Once
+}
+
+// Start brings a process up and returns once it serves. Stop it with
+// Shutdown (graceful) or Close.
+func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (in *Instance, err error) {
+	if o.Out == nil {
+		o.Out = os.Stderr
+	}
+	log := o.Logger
+	if log == nil {
+		log = NewLogger(os.Stderr, cfg.LogLevel)
+	}
+	in = &Instance{Config: cfg, Mode: mode, Logger: log, runErr: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			in.Close()
+		}
+	}()
+	if mode != ModeServe {
+		var missing []string
+		if cfg.NATSURL == "" {
+			missing = append(missing, "NATS_URL")
+		}
+		if cfg.MongoURI == "" {
+			missing = append(missing, "MONGODB_URI")
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%s mode needs external servers: set %s", mode, strings.Join(missing, " and "))
+		}
+	}
+	if cfg.Embedded() && mode == ModeServe {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+		}
+		if err := ensureSecrets(cfg, o.Out); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.RequireSecrets(); err != nil {
+		return nil, err
+	}
+	if in.Ring, err = keyring.Parse(cfg.EncryptionKeys); err != nil {
+		return nil, err
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	}
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		if in.natsSrv, err = embedded.StartNATS(cfg.DataDir, cfg.EmbeddedNATS); err != nil {
+			return nil, err
+		}
+		natsURL = in.natsSrv.URL()
+		fmt.Fprintf(o.Out, "embedded NATS (JetStream, fsync always) on %s, data in %s\n", natsURL, filepath.Join(cfg.DataDir, "nats"))
+	}
+	mongoURI := cfg.MongoURI
+	if mongoURI == "" {
+		if in.ferret, err = embedded.StartFerret(ctx, filepath.Join(cfg.DataDir, "ferretdb"), cfg.EmbeddedMongo, log); err != nil {
+			return nil, err
+		}
+		mongoURI = in.ferret.URI()
+		fmt.Fprintf(o.Out, "embedded FerretDB (SQLite) on %s, data in %s\n", mongoURI, filepath.Join(cfg.DataDir, "ferretdb"))
+	}
+	if in.NC, err = nats.Connect(natsURL, nats.Name("mcp-"+string(mode)+"-"+cfg.NodeID),
+		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectBufSize(-1),
+		nats.Timeout(3*time.Second), nats.PingInterval(5*time.Second), nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) })); err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	if in.JS, err = jetstream.New(in.NC, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+		return nil, err
+	}
+	settings := queue.DefaultSettings()
+	settings.Replicas = cfg.StreamReplicas
+	settings.StatusTTL = cfg.JobStatusTTL
+	settings.MaxDeliver = cfg.MaxDeliver
+	settings.AckWait = cfg.QueryTimeout + 15*time.Second
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := queue.Setup(sctx, in.JS, settings); err != nil {
+		return nil, err
+	}
+	if in.Statuses, err = queue.OpenStatuses(sctx, in.JS); err != nil {
+		return nil, err
+	}
+	if in.Store, err = storage.Open(sctx, mongoURI, cfg.MongoDBName); err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+
+	var integrations api.Integrations
+	var workerHooks []func(*worker.Worker)
+	if o.Integrations != nil {
+		if integrations, workerHooks, err = o.Integrations(in); err != nil {
+			return nil, err
+		}
+	}
+	if mode == ModeServe || mode == ModeWorker {
+		if err := in.startWorker(settings, workerHooks); err != nil {
+			return nil, err
+		}
+	}
+	if mode == ModeServe || mode == ModeAPI {
+		if err := in.startAPI(integrations, o); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(o.Out, "API listening on %s\n", in.URL)
+	}
+	return in, nil
+}
+
+func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Worker)) error {
+	cfg := in.Config
+	policy := connectors.HostPolicy{AllowPrivate: cfg.AllowPrivate}
+	opts := connectors.Options{MaxOpen: cfg.PoolSize, IdleTimeout: 5 * time.Minute,
+		StatementTimeout: cfg.QueryTimeout, ConnectTimeout: 5 * time.Second, Dial: policy.Dialer(5 * time.Second)}
+	in.Pools = worker.NewPools(opts, 30*time.Second, 10*time.Minute, in.Logger)
+	dbs := &worker.Databases{Store: in.Store, Ring: in.Ring, Pools: in.Pools, Options: opts,
+		Limits: worker.Limits{DefaultRows: cfg.DefaultRows, MaxRows: cfg.MaxRows, QueryTimeout: cfg.QueryTimeout}}
+	in.Worker = worker.New(in.NC, in.JS, in.Statuses, worker.Options{Concurrency: cfg.Workers,
+		JobTimeout: cfg.QueryTimeout + 10*time.Second, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL, Logger: in.Logger})
+	in.Worker.Register(messages.KindExecute, worker.HandlerFunc(dbs.Execute))
+	in.Worker.Register(messages.KindTest, worker.HandlerFunc(dbs.Test))
+	for _, h := range hooks {
+		h(in.Worker)
+	}
+	if fb, ok := in.Worker.Fallback(); ok {
+		dbs.Fallback = fb
+	}
+	sub, err := in.NC.Subscribe(messages.EventDatabaseChanged, func(m *nats.Msg) { in.Pools.Close(string(m.Data)) })
+	if err != nil {
+		return err
+	}
+	in.closers = append(in.closers, func() { _ = sub.Unsubscribe() })
+	runCtx, stop := context.WithCancel(context.Background())
+	drainCtx, drain := context.WithCancel(context.Background())
+	in.stopWork, in.drain = stop, drain
+	go in.Pools.RunSweeper(runCtx)
+	ready := make(chan struct{})
+	go func() {
+		close(ready)
+		err := in.Worker.Run(runCtx, drainCtx)
+		in.Pools.CloseAll()
+		in.runErr <- err
+	}()
+	<-ready
+	return nil
+}
+
+func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
+	cfg := in.Config
+	disp, err := queue.NewDispatcher(in.NC, in.JS, cfg.NodeID, in.Logger)
+	if err != nil {
+		return err
+	}
+	in.closers = append(in.closers, func() { _ = disp.Close() })
+	deps := api.Deps{APIKey: cfg.APIKey, Store: in.Store, Ring: in.Ring, Dispatcher: disp, Statuses: in.Statuses,
+		NC: in.NC, JS: in.JS, Policy: connectors.HostPolicy{AllowPrivate: cfg.AllowPrivate},
+		JobTimeout: cfg.JobTimeout, Integrations: integrations, Logger: in.Logger}
+	if o.Mount != nil {
+		deps.Mount = func(r chi.Router) { o.Mount(r, in) }
+	}
+	in.API = api.New(deps)
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("API listen on %s: %w", cfg.Addr(), err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	in.URL = "http://" + net.JoinHostPort(host, port)
+	in.http = &http.Server{Handler: in.API, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := in.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			in.runErr <- err
+		}
+	}()
+	return nil
+}
+
+// Done reports a fatal error of a running part.
+func (in *Instance) Done() <-chan error { return in.runErr }
+
+// Shutdown stops taking requests and jobs, lets in-flight work finish until
+// ctx ends, then closes everything. Cancelling ctx abandons in-flight jobs:
+// JetStream redelivers them to another worker.
+func (in *Instance) Shutdown(ctx context.Context) error {
+	var errs []error
+	if in.http != nil {
+		if err := in.http.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if in.stopWork != nil {
+		in.stopWork()
+		go func() { <-ctx.Done(); in.drain() }()
+		select {
+		case err := <-in.runErr:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+	}
+	in.Close()
+	return errors.Join(errs...)
+}
+
+// Close stops everything at once.
+func (in *Instance) Close() {
+	in.once.Do(func() {
+		if in.http != nil {
+			_ = in.http.Close()
+		}
+		if in.stopWork != nil {
+			in.stopWork()
+			in.drain()
+		}
+		for i := len(in.closers) - 1; i >= 0; i-- {
+			in.closers[i]()
+		}
+		if in.NC != nil {
+			_ = in.NC.Drain()
+			in.NC.Close()
+		}
+		if in.Store != nil {
+			_ = in.Store.Close(context.Background())
+		}
+		if in.ferret != nil {
+			_ = in.ferret.Close()
+		}
+		if in.natsSrv != nil {
+			in.natsSrv.Close()
+		}
+	})
+}
+
+// NewLogger returns the JSON logger every process uses.
+func NewLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// ensureSecrets generates AGENT_API_KEY and DB_ENCRYPTION_KEY in embedded mode
+// when unset, keeping them in the data dir with mode 0600.
+func ensureSecrets(cfg *config.Config, out io.Writer) error {
+	gen := func(name, file string, make func() (string, error)) (string, error) {
+		path := filepath.Join(cfg.DataDir, file)
+		if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			fmt.Fprintf(out, "%s is unset: using the one kept in %s\n", name, path)
+			return strings.TrimSpace(string(b)), nil
+		}
+		v, err := make()
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("keep %s in %s: %w", name, path, err)
+		}
+		fmt.Fprintf(out, "%s is unset: generated one and kept it in %s (mode 0600)\n", name, path)
+		return v, nil
+	}
+	var err error
+	if cfg.APIKey == "" {
+		if cfg.APIKey, err = gen("AGENT_API_KEY", "agent_api_key", func() (string, error) {
+			return "mcp_" + strings.ReplaceAll(uuid.NewString()+uuid.NewString(), "-", ""), nil
+		}); err != nil {
+			return err
+		}
+	}
+	if cfg.EncryptionKeys == "" {
+		if cfg.EncryptionKeys, err = gen("DB_ENCRYPTION_KEY", "db_encryption_key", keyring.Generate); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Collection names, as the design document fixes them.
+const (
+	CollDatabases    = "user_databases"
+	CollIntegrations = "integrations"
+)
+
+// Record statuses.
+const (
+	StatusConnected = "connected"
+	StatusPending   = "pending"
+	StatusActive    = "active"
+	StatusFailed    = "failed"
+	StatusRemoved   = "removed"
+)
+
+var (
+	// ErrNotFound: no such record for this user (or it belongs to another user).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrUnavailable: the database could not be reached in time.
+	ErrUnavailable = errors.New("storage: unavailable")
+)
+
+// Database is a user's saved database connection. Password and
+// ConnectionString hold Fernet tokens, never plaintext.
+type Database struct {
+	ID               string    `bson:"_id" json:"db_id"`
+	UserID           string    `bson:"user_id" json:"-"`
+	DBType           string    `bson:"db_type" json:"db_type"`
+	Name             string    `bson:"name" json:"name"`
+	Host             string    `bson:"host,omitempty" json:"host,omitempty"`
+	Port             int       `bson:"port,omitempty" json:"port,omitempty"`
+	Database         string    `bson:"database,omitempty" json:"database,omitempty"`
+	Username         string    `bson:"username,omitempty" json:"username,omitempty"`
+	Password         string    `bson:"password,omitempty" json:"-"`
+	ConnectionString string    `bson:"connection_string,omitempty" json:"-"`
+	SSL              bool      `bson:"ssl" json:"ssl"`
+	AllowWrites      bool      `bson:"allow_writes" json:"allow_writes"`
+	Status           string    `bson:"status" json:"status"`
+	CreatedAt        time.Time `bson:"created_at" json:"created_at"`
+	UpdatedAt        time.Time `bson:"updated_at" json:"updated_at"`
+}
+
+// Integration is a user's OAuth connection through Composio.
+type Integration struct {
+	ID                   string    `bson:"_id" json:"integration_id"`
+	UserID               string    `bson:"user_id" json:"-"`
+	Provider             string    `bson:"provider" json:"provider"`
+	Status               string    `bson:"status" json:"status"`
+	ComposioEntityID     string    `bson:"composio_entity_id" json:"composio_entity_id,omitempty"`
+	ComposioConnectionID string    `bson:"composio_connection_id,omitempty" json:"composio_connection_id,omitempty"`
+	ConnectedEmail       string    `bson:"connected_email,omitempty" json:"connected_email,omitempty"`
+	RedirectURL          string    `bson:"redirect_url,omitempty" json:"-"`
+	StateNonce           string    `bson:"state_nonce,omitempty" json:"-"`
+	CreatedAt            time.Time `bson:"created_at" json:"created_at"`
+	UpdatedAt            time.Time `bson:"updated_at" json:"updated_at"`
+}
+
+// Store is what the API and workers need from storage.
+type Store interface {
+	Ping(ctx context.Context) error
+
+	InsertDatabase(ctx context.Context, d *Database) error
+	GetDatabase(ctx context.Context, userID, id string) (*Database, error)
+	ListDatabases(ctx context.Context, userID string) ([]Database, error)
+	DeleteDatabase(ctx context.Context, userID, id string) error
+
+	Integrations() IntegrationStore
+}
+
+// IntegrationStore keeps OAuth integrations.
+type IntegrationStore interface {
+	Put(ctx context.Context, in *Integration) error
+	Get(ctx context.Context, userID, id string) (*Integration, error)
+	GetByProvider(ctx context.Context, userID, provider string) (*Integration, error)
+	List(ctx context.Context, userID string) ([]Integration, error)
+	// Update sets fields of one integration of one user. When onlyIf is
+	// non-nil, it is added to the filter, so a stale update changes nothing
+	// and answers ErrNotFound.
+	Update(ctx context.Context, userID, id string, set bson.M, onlyIf bson.M) error
+}
+
+// Mongo is the Store on MongoDB or FerretDB.
+type Mongo struct {
+	client *mongo.Client
+	db     *mongo.Database
+	dbs    *mongo.Collection
+	ints   *mongo.Collection
+	// Timeout bounds each operation, so an unreachable server answers
+	// ErrUnavailable instead of hanging.
+	Timeout time.Duration
+}
+
+// Open connects to uri and makes the indexes. It fails fast when the server
+// cannot be reached.
+func Open(ctx context.Context, uri, dbName string) (*Mongo, error) {
+	opts := options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(3 * time.Second).
+		SetConnectTimeout(3 * time.Second).
+		SetAppName("mcp-integration-service")
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("storage: connect: %w", err)
+	}
+	m := &Mongo{client: client, db: client.Database(dbName), Timeout: 5 * time.Second}
+	m.dbs = m.db.Collection(CollDatabases)
+	m.ints = m.db.Collection(CollIntegrations)
+	if err := m.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := m.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return m, nil
+}
+
+// Client exposes the driver client, for packages that keep their own
+// collections in the same database.
+func (m *Mongo) Client() *mongo.Client { return m.client }
+
+// DB exposes the database.
+func (m *Mongo) DB() *mongo.Database { return m.db }
+
+// Close disconnects.
+func (m *Mongo) Close(ctx context.Context) error { return m.client.Disconnect(ctx) }
+
+func (m *Mongo) ensureIndexes(ctx context.Context) error {
+	ctx, cancel := m.ctx(ctx)
+	defer cancel()
+	for _, c := range []*mongo.Collection{m.dbs, m.ints} {
+		_, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}}})
+		if err != nil {
+			return m.wrap("create index on "+c.Name(), err)
+		}
+	}
+	_, err := m.ints.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "provider", Value: 1}}})
+	return m.wrap("create index on integrations", err)
+}
+
+func (m *Mongo) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, m.Timeout)
+}
+
+// wrap classifies driver errors: timeouts and network failures become
+// ErrUnavailable so the API answers 503.
+func (m *Mongo) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return ErrNotFound
+	}
+	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, mongo.ErrClientDisconnected) || isServerSelection(err) {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	}
+	return fmt.Errorf("storage: %s: %w", op, err)
+}
+
+func isServerSelection(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		return false
+	}
+	var ce mongo.CommandError
+	if errors.As(err, &ce) {
+		return false
+	}
+	var we mongo.WriteException
+	if errors.As(err, &we) {
+		return false
+	}
+	// Anything else from the driver that is not a server answer is a
+	// connectivity problem (server selection, pool closed).
+	return true
+}
+
+// Ping checks the server answers.
+func (m *Mongo) Ping(ctx context.Context) error {
+	ctx, cancel := m.ctx(ctx)
+	defer cancel()
+	return m.wrap("ping", m.client.Ping(ctx, nil))
+}
+
+// InsertDatabase stores a new database record.
+func (m *Mongo) InsertDatabase(ctx context.Context, d *Database) error {
+	ctx, cancel := m.ctx(ctx)
+	defer cancel()
+	_, err := m.dbs.InsertOne(ctx, d)
+	return m.wrap("insert database", err)
+}
+
+// GetDatabase finds one of a user's databases.
+func (m *Mongo) GetDatabase(ctx context.Context, userID, id string) (*Database, error) {
+	ctx, cancel := m.ctx(ctx)
+	defer cancel()
+	var d Database
+	err := m.dbs.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "user_id", Value: userID}}).Decode(&d)
+	if err != nil {
+		return nil, m.wrap("get database", err)
+	}
+	return &d, nil
+}
+
+// ListDatabases lists a user's databases, oldest first.
+func (m *Mongo) ListDatabases(ctx context.Context, userID string) ([]Database, error) {
+	ctx, cancel := m.ctx(ctx)
+	defer cancel()
+	cur, err := m.dbs.Find(ctx, bson.D{{Key: "user_id", Value: userID}},
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, m.wrap("list databases", err)
+	}
+	out := []Database{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, m.wrap("list databases", err)
+	}
+	return out, nil
+}
+
+// DeleteDatabase removes one of a user's databases, credentials and all.
+func (m *Mongo) DeleteDatabase(ctx context.Context, userID, id string) error {
+	ctx, cancel := m.ctx(ctx)
+	defer cancel()
+	res, err := m.dbs.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "user_id", Value: userID}})
+	if err != nil {
+		return m.wrap("delete database", err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openanalyst/mcp-integration-service/connectors"
+	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/messages"
+	"github.com/openanalyst/mcp-integration-service/storage"
+)
+
+// Limits are the server's bounds on database tool calls.
+type Limits struct {
+	DefaultRows  int
+	MaxRows      int
+	QueryTimeout time.Duration
+}
+
+// Databases runs database tools and connection tests.
+type Databases struct {
+	Store  storage.Store
+	Ring   *keyring.Keyring
+	Pools  *Pools
+	Limits Limits
+	// Options are the pool settings and host policy of every Source.
+	Options connectors.Options
+	// Fallback runs execute jobs whose action is not a database tool (the
+	// Composio tools). Nil answers 404.
+	Fallback Handler
+}
+
+// ParseToolName splits "DB_QUERY_db_abc" into ("DB_QUERY", "db_abc").
+func ParseToolName(action string) (prefix, dbID string, ok bool) {
+	if !strings.HasPrefix(action, "DB_") {
+		return "", "", false
+	}
+	i := strings.LastIndex(action, "_db_")
+	if i <= 0 || i+4 >= len(action) {
+		return "", "", false
+	}
+	return action[:i], action[i+1:], true
+}
+
+// ParamsOf opens a stored record's credentials.
+func ParamsOf(rec *storage.Database, ring *keyring.Keyring) (connectors.Params, error) {
+	p := connectors.Params{Host: rec.Host, Port: rec.Port, Database: rec.Database, Username: rec.Username,
+		SSL: rec.SSL, AllowWrites: rec.AllowWrites}
+	if rec.Password != "" {
+		b, err := ring.Open(rec.Password)
+		if err != nil {
+			return p, err
+		}
+		p.Password = string(b)
+	}
+	if rec.ConnectionString != "" {
+		b, err := ring.Open(rec.ConnectionString)
+		if err != nil {
+			return p, err
+		}
+		p.ConnectionString = string(b)
+	}
+	return p, nil
+}
+
+// Execute runs one execute job.
+func (d *Databases) Execute(ctx context.Context, job *messages.Job, attempt int) Outcome {
+	var pl messages.ExecutePayload
+	if err := job.Decode(&pl); err != nil {
+		return Fail(http.StatusBadRequest, "invalid_request", err.Error())
+	}
+	prefix, dbID, ok := ParseToolName(pl.Action)
+	if !ok {
+		if d.Fallback != nil {
+			return d.Fallback.Handle(ctx, job, attempt)
+		}
+		return Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %q not found for this user", pl.Action))
+	}
+	src, dbType, out := d.source(ctx, job.UserID, dbID, attempt)
+	if src == nil {
+		return out
+	}
+	drv, _ := connectors.Lookup(dbType)
+	if drv == nil {
+		return Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("database type %q is not supported by this worker", dbType))
+	}
+	if _, ok := connectors.FindTool(drv, prefix); !ok {
+		return Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %q not found for this user", pl.Action))
+	}
+	lim := connectors.Limits{MaxRows: d.rows(pl), Timeout: d.Limits.QueryTimeout}
+	qctx, cancel := context.WithTimeout(ctx, d.Limits.QueryTimeout+2*time.Second)
+	defer cancel()
+	params := pl.Params
+	if len(params) == 0 {
+		params = json.RawMessage("{}")
+	}
+	res, err := src.Run(qctx, prefix, params, lim)
+	if err != nil {
+		return connectorOutcome(err, attempt)
+	}
+	return Outcome{Body: resultBody(res)}
+}
+
+func (d *Databases) rows(pl messages.ExecutePayload) int {
+	n := pl.MaxRows
+	if n == 0 && len(pl.Params) > 0 {
+		var p struct {
+			MaxRows json.Number `json:"max_rows"`
+		}
+		if json.Unmarshal(pl.Params, &p) == nil {
+			if v, err := strconv.Atoi(string(p.MaxRows)); err == nil {
+				n = v
+			}
+		}
+	}
+	if n <= 0 {
+		n = d.Limits.DefaultRows
+	}
+	return min(n, d.Limits.MaxRows)
+}
+
+// source finds the open Source of a user's database, loading and checking the
+// record when the cache cannot vouch for it.
+func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int) (connectors.Source, string, Outcome) {
+	if src, t := d.Pools.cached(userID, dbID); src != nil {
+		return src, t, Outcome{}
+	}
+	rec, err := d.Store.GetDatabase(ctx, userID, dbID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, "", Fail(http.StatusNotFound, "database_not_found", fmt.Sprintf("database %q not found", dbID))
+	}
+	if err != nil {
+		return nil, "", RetryLater(http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable", backoff(attempt))
+	}
+	drv, ok := connectors.Lookup(rec.DBType)
+	if !ok {
+		return nil, "", Fail(http.StatusNotFound, "database_not_found", fmt.Sprintf("database type %q is not supported", rec.DBType))
+	}
+	src, err := d.Pools.get(ctx, rec, func(ctx context.Context) (connectors.Source, error) {
+		p, err := ParamsOf(rec, d.Ring)
+		if err != nil {
+			return nil, &connectors.Error{Kind: connectors.KindAuth,
+				Msg: "stored credentials cannot be decrypted with the configured DB_ENCRYPTION_KEY"}
+		}
+		octx, cancel := context.WithTimeout(ctx, d.Options.ConnectTimeout+time.Second)
+		defer cancel()
+		return drv.Open(octx, p, d.Options)
+	})
+	if err != nil {
+		return nil, "", connectorOutcome(err, attempt)
+	}
+	return src, rec.DBType, Outcome{}
+}
+
+// Test runs a connection test: open, ping, close. Nothing is stored, and
+// nothing is retried: the person filling the form waits for the answer.
+func (d *Databases) Test(ctx context.Context, job *messages.Job, _ int) Outcome {
+	var pl messages.TestPayload
+	if err := job.Decode(&pl); err != nil {
+		return Fail(http.StatusBadRequest, "invalid_request", err.Error())
+	}
+	drv, ok := connectors.Lookup(pl.DBType)
+	if !ok {
+		return Fail(http.StatusBadRequest, "unknown_db_type", fmt.Sprintf("unknown db_type %q", pl.DBType))
+	}
+	plain, err := d.Ring.Open(pl.Sealed)
+	if err != nil {
+		return Fail(http.StatusBadRequest, "invalid_request", "connection parameters cannot be decrypted")
+	}
+	var p connectors.Params
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return Fail(http.StatusBadRequest, "invalid_request", "connection parameters are malformed")
+	}
+	o := d.Options
+	o.MaxOpen = 1
+	octx, cancel := context.WithTimeout(ctx, o.ConnectTimeout+time.Second)
+	defer cancel()
+	src, err := drv.Open(octx, p, o)
+	if err != nil {
+		return Fail(http.StatusUnprocessableEntity, codeOf(err), "Connection failed: "+err.Error())
+	}
+	src.Close()
+	return Outcome{Body: []byte(`{"message":"Connection successful"}`)}
+}
+
+func codeOf(err error) string {
+	var ce *connectors.Error
+	if errors.As(err, &ce) {
+		return ce.Code()
+	}
+	return "connection_failed"
+}
+
+// connectorOutcome maps a connector error to the caller's status, retrying
+// only infrastructure faults.
+func connectorOutcome(err error, attempt int) Outcome {
+	var ce *connectors.Error
+	if !errors.As(err, &ce) {
+		ce = &connectors.Error{Kind: connectors.KindUnavailable, Msg: "database error: " + err.Error()}
+	}
+	switch ce.Kind {
+	case connectors.KindInput:
+		return Fail(http.StatusBadRequest, ce.Code(), ce.Msg)
+	case connectors.KindUnavailable:
+		return RetryLater(http.StatusUnprocessableEntity, ce.Code(), ce.Msg, backoff(attempt))
+	default:
+		return Fail(http.StatusUnprocessableEntity, ce.Code(), ce.Msg)
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	d := 500 * time.Millisecond << min(attempt-1, 5)
+	return min(d, 10*time.Second)
+}
+
+// resultBody wraps the connector's pre-encoded result without re-encoding it.
+func resultBody(r *connectors.Result) []byte {
+	body := r.Body
+	if len(body) == 0 {
+		body = json.RawMessage("null")
+	}
+	b := make([]byte, 0, len(body)+64)
+	b = append(b, `{"result":`...)
+	b = append(b, body...)
+	if r.Rows {
+		b = append(b, `,"row_count":`...)
+		b = strconv.AppendInt(b, int64(r.RowCount), 10)
+		b = append(b, `,"truncated":`...)
+		b = strconv.AppendBool(b, r.Truncated)
+	}
+	return append(b, '}')
+}

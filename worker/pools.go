@@ -1,0 +1,153 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/openanalyst/mcp-integration-service/connectors"
+	"github.com/openanalyst/mcp-integration-service/storage"
+)
+
+// Pools keeps one live Source per saved database, opened on first use and
+// reused by every later job. A Source is closed when its database is edited
+// or removed, or after it sat idle.
+type Pools struct {
+	opts       connectors.Options
+	revalidate time.Duration
+	idle       time.Duration
+	log        *slog.Logger
+
+	mu    sync.Mutex
+	byID  map[string]*poolEntry
+	opens sync.Map // db_id → *sync.Mutex, so one database is opened once at a time
+}
+
+type poolEntry struct {
+	src      connectors.Source
+	userID   string
+	dbType   string
+	version  time.Time // the record's updated_at
+	checked  time.Time // when ownership was last confirmed in storage
+	lastUsed time.Time
+}
+
+// NewPools returns an empty pool set. revalidate bounds how long a cached
+// ownership check is trusted before storage is asked again; idle closes
+// Sources that have not been used for that long.
+func NewPools(o connectors.Options, revalidate, idle time.Duration, log *slog.Logger) *Pools {
+	return &Pools{opts: o, revalidate: revalidate, idle: idle, log: log, byID: map[string]*poolEntry{}}
+}
+
+// cached returns a Source that may be used for (userID, dbID) without asking
+// storage, or nil.
+func (p *Pools) cached(userID, dbID string) (connectors.Source, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.byID[dbID]
+	if !ok || e.userID != userID || time.Since(e.checked) > p.revalidate {
+		return nil, ""
+	}
+	e.lastUsed = time.Now()
+	return e.src, e.dbType
+}
+
+// get returns the Source of a database record, opening it when needed. The
+// record has already been loaded for userID, so ownership is confirmed.
+func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(context.Context) (connectors.Source, error)) (connectors.Source, error) {
+	lockAny, _ := p.opens.LoadOrStore(rec.ID, &sync.Mutex{})
+	lock := lockAny.(*sync.Mutex)
+	lock.Lock()
+	defer lock.Unlock()
+
+	p.mu.Lock()
+	e, ok := p.byID[rec.ID]
+	if ok && e.version.Equal(rec.UpdatedAt) && e.userID == rec.UserID {
+		e.checked, e.lastUsed = time.Now(), time.Now()
+		p.mu.Unlock()
+		return e.src, nil
+	}
+	if ok { // edited since opened: the old pool must go
+		delete(p.byID, rec.ID)
+		go e.src.Close()
+	}
+	p.mu.Unlock()
+
+	src, err := open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.byID[rec.ID] = &poolEntry{src: src, userID: rec.UserID, dbType: rec.DBType, version: rec.UpdatedAt,
+		checked: time.Now(), lastUsed: time.Now()}
+	p.mu.Unlock()
+	return src, nil
+}
+
+// Close closes the Source of one database, if open.
+func (p *Pools) Close(dbID string) {
+	p.mu.Lock()
+	e, ok := p.byID[dbID]
+	delete(p.byID, dbID)
+	p.mu.Unlock()
+	if ok {
+		e.src.Close()
+		p.log.Info("closed pool", "db_id", dbID)
+	}
+}
+
+// CloseAll closes every Source.
+func (p *Pools) CloseAll() {
+	p.mu.Lock()
+	all := p.byID
+	p.byID = map[string]*poolEntry{}
+	p.mu.Unlock()
+	for _, e := range all {
+		e.src.Close()
+	}
+}
+
+// Sweep closes Sources idle for longer than the idle limit.
+func (p *Pools) Sweep() {
+	var stale []connectors.Source
+	p.mu.Lock()
+	for id, e := range p.byID {
+		if time.Since(e.lastUsed) > p.idle {
+			stale = append(stale, e.src)
+			delete(p.byID, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, s := range stale {
+		s.Close()
+	}
+}
+
+// Stats reports open Sources and their open connections, per database type.
+func (p *Pools) Stats() map[string][2]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string][2]int{}
+	for _, e := range p.byID {
+		s := out[e.dbType]
+		s[0]++
+		s[1] += e.src.OpenConns()
+		out[e.dbType] = s
+	}
+	return out
+}
+
+// RunSweeper sweeps idle Sources until ctx ends.
+func (p *Pools) RunSweeper(ctx context.Context) {
+	t := time.NewTicker(p.idle / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.Sweep()
+		}
+	}
+}
