@@ -162,27 +162,40 @@ func (s *Server) databaseTest(w http.ResponseWriter, r *http.Request) {
 		Payload: messages.TestPayload{DBType: req.DBType, Sealed: sealed}})
 }
 
-// dispatch submits a job, waits for its reply and writes it.
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, j queue.Job) {
-	j.JobID = uuid.NewString()
-	j.RequestID = middleware.GetReqID(r.Context())
-	j.Trace = r.Header.Get("traceparent")
-	ctx, cancel := context.WithTimeout(r.Context(), s.d.JobTimeout)
+// Submit runs a job through the queue and waits for the worker's reply, up
+// to the job timeout. On a timeout the error carries the job id (504) and the
+// job's result is kept for GET /api/jobs/{id}.
+func (s *Server) Submit(ctx context.Context, j queue.Job) (string, queue.Reply, error) {
+	if j.JobID == "" {
+		j.JobID = uuid.NewString()
+	}
+	if j.RequestID == "" {
+		j.RequestID = middleware.GetReqID(ctx)
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.d.JobTimeout)
 	defer cancel()
-	rep, err := s.d.Dispatcher.Request(ctx, j)
+	rep, err := s.d.Dispatcher.Request(wctx, j)
 	switch {
 	case errors.Is(err, queue.ErrTimeout):
 		if s.d.Statuses != nil && j.Kind == messages.KindExecute {
-			_ = s.d.Statuses.Put(context.WithoutCancel(r.Context()), &queue.Status{JobID: j.JobID, UserID: j.UserID,
+			_ = s.d.Statuses.Put(context.WithoutCancel(ctx), &queue.Status{JobID: j.JobID, UserID: j.UserID,
 				Kind: j.Kind, Status: queue.StatusQueued, CreatedAt: time.Now().UTC()})
 		}
-		writeError(w, &apiError{status: http.StatusGatewayTimeout, code: "worker_timeout", jobID: j.JobID,
-			msg: fmt.Sprintf("no worker answered within %s; the job is still queued, fetch its result with GET /api/jobs/%s", s.d.JobTimeout, j.JobID)})
-		return
+		return j.JobID, rep, &apiError{status: http.StatusGatewayTimeout, code: "worker_timeout", jobID: j.JobID,
+			msg: fmt.Sprintf("no worker answered within %s; the job is still queued, fetch its result with GET /api/jobs/%s", s.d.JobTimeout, j.JobID)}
 	case errors.Is(err, queue.ErrUnavailable):
-		writeError(w, errUnavailable("broker_unavailable", "the job queue is unavailable: "+strings.TrimPrefix(err.Error(), "queue: ")))
-		return
+		return j.JobID, rep, errUnavailable("broker_unavailable", "the job queue is unavailable: "+strings.TrimPrefix(err.Error(), "queue: "))
 	case err != nil:
+		return j.JobID, rep, err
+	}
+	return j.JobID, rep, nil
+}
+
+// dispatch submits a job, waits for its reply and writes it.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, j queue.Job) {
+	j.Trace = r.Header.Get("traceparent")
+	_, rep, err := s.Submit(r.Context(), j)
+	if err != nil {
 		writeError(w, err)
 		return
 	}

@@ -36,8 +36,10 @@ type Deps struct {
 	// Integrations serves /api/integrations*; nil answers "not configured".
 	Integrations Integrations
 	// Mount adds routes outside /api (the UI, MCP, metrics). May be nil.
-	Mount  func(r chi.Router)
-	Logger *slog.Logger
+	Mount func(r chi.Router)
+	// APIRoutes adds routes under /api that need the API key. May be nil.
+	APIRoutes func(r chi.Router)
+	Logger    *slog.Logger
 }
 
 // Server is the REST API.
@@ -82,6 +84,9 @@ func New(d Deps) *Server {
 			r.Post("/integrations/connect", s.integrationsConnect)
 			r.Get("/integrations/connected", s.integrationsConnected)
 			r.Post("/integrations/disconnect", s.integrationsDisconnect)
+			if d.APIRoutes != nil {
+				d.APIRoutes(r)
+			}
 		})
 		r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 			writeError(w, errNotFound("route_not_found", "no such API route"))

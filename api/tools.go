@@ -175,3 +175,17 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// Execute runs one tool of a user synchronously, through the same queue and
+// workers as POST /api/tools/execute. The reply body is the JSON object the
+// REST call would answer, without "success". An error is an infrastructure
+// fault or a timeout (its message carries the job id).
+func (s *Server) Execute(ctx context.Context, userID, action string, params json.RawMessage) (queue.Reply, error) {
+	_, rep, err := s.Submit(ctx, queue.Job{Kind: messages.KindExecute, UserID: userID,
+		Payload: messages.ExecutePayload{Action: action, Params: params}})
+	return rep, err
+}
+
+// ToolsChanged announces that a user's tool list changed (a database or an
+// app was connected or removed).
+func (s *Server) ToolsChanged(userID string) { s.toolsChanged(userID) }

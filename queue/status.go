@@ -64,7 +64,7 @@ func (s *Statuses) Get(ctx context.Context, userID, jobID string) (*Status, erro
 		return nil, ErrNoStatus
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: job status: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: job status: %w", ErrUnavailable, err)
 	}
 	var st Status
 	if err := json.Unmarshal(e.Value(), &st); err != nil {

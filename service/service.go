@@ -43,8 +43,10 @@ const (
 // Options adjust a process beyond its configuration.
 type Options struct {
 	Out io.Writer // where start-up notes are printed; default stderr
-	// Mount adds routes to the API (UI, MCP, metrics).
-	Mount func(r chi.Router, in *Instance)
+	// Mount adds routes outside /api (UI, MCP, metrics). Several may be set.
+	Mount []func(r chi.Router, in *Instance)
+	// APIRoutes adds routes under /api behind the API key.
+	APIRoutes []func(r chi.Router, in *Instance)
 	// Integrations builds the OAuth side once storage and the broker are up.
 	Integrations func(in *Instance) (api.Integrations, []func(*worker.Worker), error)
 	Logger       *slog.Logger
@@ -234,8 +236,15 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 	deps := api.Deps{APIKey: cfg.APIKey, Store: in.Store, Ring: in.Ring, Dispatcher: disp, Statuses: in.Statuses,
 		NC: in.NC, JS: in.JS, Policy: connectors.HostPolicy{AllowPrivate: cfg.AllowPrivate},
 		JobTimeout: cfg.JobTimeout, Integrations: integrations, Logger: in.Logger}
-	if o.Mount != nil {
-		deps.Mount = func(r chi.Router) { o.Mount(r, in) }
+	deps.Mount = func(r chi.Router) {
+		for _, m := range o.Mount {
+			m(r, in)
+		}
+	}
+	deps.APIRoutes = func(r chi.Router) {
+		for _, m := range o.APIRoutes {
+			m(r, in)
+		}
 	}
 	in.API = api.New(deps)
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cfg.Addr())
