@@ -35,8 +35,13 @@ type Deps struct {
 	JobTimeout time.Duration
 	// Integrations serves /api/integrations*; nil answers "not configured".
 	Integrations Integrations
+	// Observe records each request (metrics). May be nil.
+	Observe func(route, method string, status int, d time.Duration)
 	// Mount adds routes outside /api (the UI, MCP, metrics). May be nil.
 	Mount func(r chi.Router)
+	// Middleware wraps the /api routes that need the API key, after the key
+	// check (rate limits, tracing).
+	Middleware []func(http.Handler) http.Handler
 	// APIRoutes adds routes under /api that need the API key. May be nil.
 	APIRoutes func(r chi.Router)
 	Logger    *slog.Logger
@@ -71,6 +76,7 @@ func New(d Deps) *Server {
 		r.Get("/integrations/callback", s.integrationCallback)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireKey)
+			r.Use(d.Middleware...)
 			r.Get("/databases/types", s.databaseTypes)
 			r.Get("/databases/schema", s.databaseSchema)
 			r.Post("/databases/test", s.databaseTest)
@@ -127,6 +133,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
 		route := chi.RouteContext(r.Context()).RoutePattern()
+		if s.d.Observe != nil {
+			s.d.Observe(route, r.Method, ww.Status(), time.Since(start))
+		}
 		lvl := slog.LevelDebug
 		if ww.Status() >= 500 {
 			lvl = slog.LevelWarn

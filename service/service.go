@@ -25,6 +25,7 @@ import (
 	"github.com/openanalyst/mcp-integration-service/embedded"
 	"github.com/openanalyst/mcp-integration-service/keyring"
 	"github.com/openanalyst/mcp-integration-service/messages"
+	"github.com/openanalyst/mcp-integration-service/metrics"
 	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/storage"
 	"github.com/openanalyst/mcp-integration-service/worker"
@@ -45,6 +46,8 @@ type Options struct {
 	Out io.Writer // where start-up notes are printed; default stderr
 	// Mount adds routes outside /api (UI, MCP, metrics). Several may be set.
 	Mount []func(r chi.Router, in *Instance)
+	// Middleware wraps the /api routes behind the API key.
+	Middleware []func(in *Instance) func(http.Handler) http.Handler
 	// APIRoutes adds routes under /api behind the API key.
 	APIRoutes []func(r chi.Router, in *Instance)
 	// Integrations builds the OAuth side once storage and the broker are up.
@@ -65,12 +68,15 @@ type Instance struct {
 	API      *api.Server
 	Worker   *worker.Worker
 	Pools    *worker.Pools
+	// Metrics is the process's Prometheus registry.
+	Metrics *metrics.Metrics
 	// URL is the API's base URL, once it listens.
 	URL string
 
 	natsSrv  *embedded.NATS
 	ferret   *embedded.Ferret
 	http     *http.Server
+	mhttp    *http.Server
 	closers  []func()
 	runErr   chan error
 	stopWork context.CancelFunc
@@ -88,7 +94,7 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (in *I
 	if log == nil {
 		log = NewLogger(os.Stderr, cfg.LogLevel)
 	}
-	in = &Instance{Config: cfg, Mode: mode, Logger: log, runErr: make(chan error, 2)}
+	in = &Instance{Config: cfg, Mode: mode, Logger: log, runErr: make(chan error, 2), Metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			in.Close()
@@ -163,6 +169,7 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (in *I
 	if in.Statuses, err = queue.OpenStatuses(sctx, in.JS); err != nil {
 		return nil, err
 	}
+	in.Metrics.JetStream(in.JS)
 	if in.Store, err = storage.Open(sctx, mongoURI, cfg.MongoDBName); err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
@@ -197,7 +204,10 @@ func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Wo
 	dbs := &worker.Databases{Store: in.Store, Ring: in.Ring, Pools: in.Pools, Options: opts,
 		Limits: worker.Limits{DefaultRows: cfg.DefaultRows, MaxRows: cfg.MaxRows, QueryTimeout: cfg.QueryTimeout}}
 	in.Worker = worker.New(in.NC, in.JS, in.Statuses, worker.Options{Concurrency: cfg.Workers,
-		JobTimeout: cfg.QueryTimeout + 10*time.Second, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL, Logger: in.Logger})
+		JobTimeout: cfg.QueryTimeout + 10*time.Second, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL, Logger: in.Logger,
+		Observe: in.Metrics.ObserveJob})
+	in.Metrics.GaugeFunc("mcp_worker_inflight_jobs", "Jobs this worker process is running now.", func() float64 { return float64(in.Worker.InFlight()) })
+	in.Metrics.Pools(in.Pools.Stats)
 	in.Worker.Register(messages.KindExecute, worker.HandlerFunc(dbs.Execute))
 	in.Worker.Register(messages.KindTest, worker.HandlerFunc(dbs.Test))
 	for _, h := range hooks {
@@ -223,6 +233,17 @@ func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Wo
 		in.runErr <- err
 	}()
 	<-ready
+	if in.Mode == ModeWorker && cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", in.Metrics.Handler())
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		in.mhttp = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = in.mhttp.Serve(ln) }()
+	}
 	return nil
 }
 
@@ -235,11 +256,15 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 	in.closers = append(in.closers, func() { _ = disp.Close() })
 	deps := api.Deps{APIKey: cfg.APIKey, Store: in.Store, Ring: in.Ring, Dispatcher: disp, Statuses: in.Statuses,
 		NC: in.NC, JS: in.JS, Policy: connectors.HostPolicy{AllowPrivate: cfg.AllowPrivate},
-		JobTimeout: cfg.JobTimeout, Integrations: integrations, Logger: in.Logger}
+		JobTimeout: cfg.JobTimeout, Integrations: integrations, Logger: in.Logger, Observe: in.Metrics.ObserveRequest}
 	deps.Mount = func(r chi.Router) {
+		r.Method(http.MethodGet, "/metrics", in.Metrics.Handler())
 		for _, m := range o.Mount {
 			m(r, in)
 		}
+	}
+	for _, m := range o.Middleware {
+		deps.Middleware = append(deps.Middleware, m(in))
 	}
 	deps.APIRoutes = func(r chi.Router) {
 		for _, m := range o.APIRoutes {
@@ -299,6 +324,9 @@ func (in *Instance) Close() {
 	in.once.Do(func() {
 		if in.http != nil {
 			_ = in.http.Close()
+		}
+		if in.mhttp != nil {
+			_ = in.mhttp.Close()
 		}
 		if in.stopWork != nil {
 			in.stopWork()

@@ -68,6 +68,8 @@ type Options struct {
 	MaxDeliver  int           // the consumers' MaxDeliver, to know the last try
 	MaxAge      time.Duration // a job older than this is dropped and recorded as expired
 	Logger      *slog.Logger
+	// Observe records each handled job (metrics). May be nil.
+	Observe func(kind messages.Kind, outcome string, d time.Duration, attempt int)
 }
 
 // Worker consumes every registered job kind.
@@ -192,11 +194,18 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	async := replyTo == ""
 
 	// A redelivered job that already finished is answered from its record,
-	// not run again.
+	// not run again. Its result subject gets the result only if the worker
+	// that finished it died before publishing it.
 	if attempt > 1 && w.statuses != nil {
 		if st, err := w.statuses.Lookup(ctx, job.JobID); err == nil && st.Terminal() {
 			log.Info("redelivered job already finished; replaying its result", "attempt", attempt)
-			w.reply(replyTo, deadline, job, replyOf(st))
+			r := replyOf(st)
+			w.reply(replyTo, deadline, job, r)
+			if async {
+				if done, err := w.statuses.Published(ctx, job.JobID); err != nil || !done {
+					w.publishResult(job, r, async)
+				}
+			}
 			_ = m.Ack()
 			return
 		}
@@ -208,7 +217,10 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 		_ = m.TermWithReason("expired")
 		return
 	}
-	if async && w.statuses != nil {
+	// Async jobs, and sync ones whose caller already gave up (a 504 told it
+	// to poll GET /api/jobs/{id}), show that they run.
+	late := !deadline.IsZero() && time.Now().After(deadline)
+	if w.statuses != nil && kind != messages.KindTest && (async || late) {
 		_ = w.statuses.PutAsync(&queue.Status{JobID: job.JobID, UserID: job.UserID, Kind: kind,
 			Status: queue.StatusRunning, CreatedAt: job.CreatedAt})
 	}
@@ -220,6 +232,23 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	stopProgress()
 	cancel()
 
+	if w.opts.Observe != nil {
+		outcome := messages.OutcomeOK
+		switch {
+		case out.Err != nil && out.Err.Retry && attempt < w.opts.MaxDeliver:
+			outcome = "retry"
+		case out.Err != nil:
+			outcome = out.Err.Code
+		}
+		w.opts.Observe(kind, outcome, time.Since(start), attempt)
+	}
+	if out.Err != nil && ctx.Err() != nil {
+		// Abandoned by a drain (shutdown): the failure is ours, not the
+		// job's. Leave it to another worker instead of reporting it.
+		log.Info("job abandoned by shutdown; it will be redelivered", "attempt", attempt)
+		_ = m.Nak()
+		return
+	}
 	if out.Err != nil && out.Err.Retry && attempt < w.opts.MaxDeliver {
 		log.Info("retrying job later", "attempt", attempt, "err", out.Err.Msg, "delay", out.Err.Delay)
 		_ = m.NakWithDelay(out.Err.Delay)
@@ -240,21 +269,57 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	_ = m.Ack()
 }
 
-// finish replies, publishes the result subject and records the status.
+// finish ends a job as its callers see it, in an order that makes the end
+// happen once even if this worker dies half-way (the job is acked only
+// afterwards, so a redelivery picks up where it stopped):
+//  1. the waiting caller's reply (a repeat is harmless: the dispatcher keeps
+//     the first and only records later ones);
+//  2. the terminal status, durably, never over an earlier one (Put is a
+//     compare-and-set), so a redelivery replays it instead of running again;
+//  3. the result on the result subject, then, for async jobs, a marker that
+//     it went out, so a redelivery publishes it only if it did not.
 func (w *Worker) finish(job *messages.Job, r queue.Reply, replyTo string, deadline time.Time, async bool) {
 	w.reply(replyTo, deadline, job, r)
-	if job.Kind == messages.KindExecute && job.UserID != "" {
-		m := nats.NewMsg(messages.ResultSubject(job.UserID, job.JobID))
-		m.Header.Set(messages.HeaderJobID, job.JobID)
-		m.Header.Set(messages.HeaderOutcome, r.Outcome)
-		if r.Status != 0 {
-			m.Header.Set(messages.HeaderStatus, fmt.Sprint(r.Status))
-		}
-		m.Data = r.Body
-		_ = w.nc.PublishMsg(m)
-	}
 	if w.statuses != nil && (async || job.Kind != messages.KindTest) {
-		_ = w.statuses.PutAsync(queue.FromReply(job.JobID, job.UserID, job.Kind, job.CreatedAt, r))
+		w.putTerminal(queue.FromReply(job.JobID, job.UserID, job.Kind, job.CreatedAt, r))
+	}
+	w.publishResult(job, r, async)
+}
+
+// putTerminal stores a terminal status, retrying briefly: the status is what
+// GET /api/jobs/{id} and a redelivery rely on.
+func (w *Worker) putTerminal(st *queue.Status) {
+	var err error
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = w.statuses.Put(ctx, st)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(time.Duration(i+1) * 200 * time.Millisecond)
+	}
+	w.log.Error("job status not stored", "job_id", st.JobID, "status", st.Status, "err", err)
+}
+
+// publishResult publishes an execute job's result on its user's result subject.
+func (w *Worker) publishResult(job *messages.Job, r queue.Reply, async bool) {
+	if job.Kind != messages.KindExecute || job.UserID == "" {
+		return
+	}
+	m := nats.NewMsg(messages.ResultSubject(job.UserID, job.JobID))
+	m.Header.Set(messages.HeaderJobID, job.JobID)
+	m.Header.Set(messages.HeaderOutcome, r.Outcome)
+	if r.Status != 0 {
+		m.Header.Set(messages.HeaderStatus, fmt.Sprint(r.Status))
+	}
+	m.Data = r.Body
+	if err := w.nc.PublishMsg(m); err != nil {
+		w.log.Warn("result not published", "job_id", job.JobID, "err", err)
+		return
+	}
+	if async && w.statuses != nil {
+		_ = w.statuses.MarkPublished(job.JobID)
 	}
 }
 
