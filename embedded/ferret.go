@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,9 +43,18 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 	if port < 0 || port > 65535 {
 		return nil, fmt.Errorf("embedded: FerretDB port %d out of range", port)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
 		return nil, fmt.Errorf("embedded: FerretDB data directory: %w", err)
 	}
+	// FerretDB builds SQLite URIs from the directory without escaping it.
+	if strings.ContainsAny(abs, "?#%") {
+		return nil, fmt.Errorf("embedded: FerretDB data directory %q must not contain ?, # or %%", abs)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded: FerretDB data directory: %w", err)
+	}
+	sqliteURL := "file:" + filepath.ToSlash(abs) + "/"
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -54,7 +65,7 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 		// FerretDB 1.24 leaks its storage backend when New fails to bind the
 		// listener, and the leak detector's finalizer then panics the whole
 		// process at the next GC. Find a taken port here instead.
-		ln, err := net.Listen("tcp", addr)
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("embedded: FerretDB cannot listen on %s: %w", addr, err)
 		}
@@ -67,7 +78,7 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Logger:    quiet,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		SQLiteURL: sqliteURL,
 	})
 	newMu.Unlock()
 	if err != nil {
@@ -75,8 +86,9 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 	}
 
 	// ctx bounds only the start: the server runs until Close.
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f := &Ferret{cancel: cancel, done: make(chan struct{})}
+	f := &Ferret{done: make(chan struct{})}
+	var runCtx context.Context
+	runCtx, f.cancel = context.WithCancel(context.WithoutCancel(ctx)) //nolint:gosec // Close calls f.cancel
 	go func() {
 		defer close(f.done)
 		f.runErr = fdb.Run(runCtx)

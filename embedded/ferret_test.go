@@ -21,7 +21,7 @@ func TestFerretStartQueryClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	dir := filepath.Join(t.TempDir(), "not", "yet", "there")
+	dir := filepath.Join(t.TempDir(), "not", "yet there")
 	var logs strings.Builder
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f, err := StartFerret(ctx, dir, 0, logger)
@@ -151,5 +151,8 @@ func TestStartFerretBadArgs(t *testing.T) {
 	}
 	if _, err := StartFerret(ctx, t.TempDir(), 70000, nil); err == nil {
 		t.Error("port 70000 accepted")
+	}
+	if _, err := StartFerret(ctx, filepath.Join(t.TempDir(), "a?b"), 0, nil); err == nil {
+		t.Error("directory with ? accepted")
 	}
 }

@@ -110,7 +110,7 @@ func (m *Metrics) JetStream(js jetstream.JetStream) {
 }
 
 type jsCollector struct {
-	js                            jetstream.JetStream
+	js                           jetstream.JetStream
 	stream, pending, acks, redel *prometheus.Desc
 }
 

@@ -92,23 +92,64 @@ func (s *Statuses) Lookup(ctx context.Context, jobID string) (*Status, error) {
 	return &st, nil
 }
 
-// Put stores a status and waits for JetStream to acknowledge it. A terminal
-// status is never overwritten by a non-terminal one.
+// Put stores a status and waits for JetStream to acknowledge it. It never
+// replaces a terminal status: the first end of a job wins, so a late or
+// repeated writer (an API node recording "queued" after a 504, a late reply,
+// a redelivered job) cannot undo or repeat it. Check and write are one
+// compare-and-set on the key's revision.
 func (s *Statuses) Put(ctx context.Context, st *Status) error {
-	if !st.Terminal() {
-		if old, err := s.Lookup(ctx, st.JobID); err == nil && old.Terminal() {
-			return nil
-		}
-	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	_, err = s.kv.Put(ctx, st.JobID, b)
+	for range 10 {
+		e, err := s.kv.Get(ctx, st.JobID)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			_, err = s.kv.Create(ctx, st.JobID, b)
+		case err != nil:
+			return err
+		default:
+			var old Status
+			if json.Unmarshal(e.Value(), &old) == nil && old.Terminal() {
+				return nil
+			}
+			_, err = s.kv.Update(ctx, st.JobID, b, e.Revision())
+		}
+		if err == nil || !isConflict(err) {
+			return err
+		}
+		// Another writer got in between: read again.
+	}
+	return fmt.Errorf("queue: job status of %s keeps changing", st.JobID)
+}
+
+func isConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}
+
+// publishedKey marks that a job's result went out on its result subject.
+func publishedKey(jobID string) string { return jobID + ".published" }
+
+// MarkPublished records, without waiting, that a job's result was published
+// on its result subject, so a redelivery of the job does not publish it again.
+func (s *Statuses) MarkPublished(jobID string) error {
+	_, err := s.js.PublishAsync("$KV."+messages.JobStatusBucket+"."+publishedKey(jobID), []byte("1"))
 	return err
 }
 
-// PutAsync stores a status without waiting for the acknowledgement.
+// Published reports whether MarkPublished was recorded for a job.
+func (s *Statuses) Published(ctx context.Context, jobID string) (bool, error) {
+	_, err := s.kv.Get(ctx, publishedKey(jobID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// PutAsync stores a status without waiting for the acknowledgement. Unlike
+// Put it does not check what is stored: use it only for a job's own progress
+// ("running") from the worker that holds it.
 func (s *Statuses) PutAsync(st *Status) error {
 	b, err := json.Marshal(st)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
+	"github.com/openanalyst/mcp-integration-service/connectors/sqlconn"
 )
 
 func TestTypes(t *testing.T) {
@@ -151,6 +152,11 @@ func TestRowCap(t *testing.T) {
 	if err != nil || string(res.Body) != `[{"g":1},{"g":2},{"g":3}]` || !res.Truncated {
 		t.Fatalf("huge result: %v %+v", err, res)
 	}
+	// A result past the byte cap is cut at the last whole row.
+	res, err = run(src, "DB_QUERY", map[string]any{"query": "SELECT x.s FROM (SELECT repeat('x', 1048576) AS s) x, generate_series(1, 40)"}, lim)
+	if err != nil || !res.Truncated || res.RowCount >= 40 || res.RowCount < 16 || len(res.Body) > sqlconn.MaxBodyBytes+2 || !json.Valid(res.Body) {
+		t.Fatalf("byte cap: %v truncated=%v rows=%d bytes=%d", err, res.Truncated, res.RowCount, len(res.Body))
+	}
 	if got := query(t, src, "SELECT pg_backend_pid() AS pid")[0]["pid"]; got != pid {
 		t.Fatalf("connection replaced after truncation: pid %v, then %v", pid, got)
 	}
@@ -191,7 +197,7 @@ func TestBadQueries(t *testing.T) {
 		t.Errorf("unknown tool: %v", err)
 	}
 	// The Source is still healthy after the errors.
-	if got := query(t, src, "SELECT 1 AS ok"); got[0]["ok"] != float64(1) {
+	if got := query(t, src, "SELECT 1 AS ok; -- a trailing semicolon is fine"); got[0]["ok"] != float64(1) {
 		t.Fatal(got)
 	}
 }

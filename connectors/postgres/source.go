@@ -97,9 +97,12 @@ func (s *Source) serverTimeout(ctx context.Context) int64 {
 // withConn runs fn on a pooled connection. Read-only calls run inside
 // BEGIN READ ONLY … ROLLBACK; the transaction's first statement takes a
 // snapshot (SELECT set_config), after which PostgreSQL refuses SET
-// TRANSACTION READ WRITE. Write calls run in autocommit mode after RESET ALL,
-// so no session setting leaks between calls. A connection whose state is
-// unknown afterwards is closed, so the pool discards it.
+// TRANSACTION READ WRITE. Write calls run in autocommit mode and end with
+// RESET ALL, so no session setting leaks into the next call; a write call
+// that leaves a transaction open loses its connection (pgxpool discards it),
+// which rolls the transaction back. Session-level advisory locks are
+// released after every call. A connection whose state is unknown afterwards
+// is closed, so the pool discards it.
 func (s *Source) withConn(ctx context.Context, readOnly bool, fn func(*pgconn.PgConn) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -113,7 +116,7 @@ func (s *Source) withConn(ctx context.Context, readOnly bool, fn func(*pgconn.Pg
 	if readOnly {
 		setup = "BEGIN TRANSACTION READ ONLY; SELECT set_config('statement_timeout', '" + ms + "', true)"
 	} else {
-		setup = "RESET ALL; SET statement_timeout = " + ms
+		setup = "SET statement_timeout = " + ms
 	}
 	if _, err := pc.Exec(ctx, setup).ReadAll(); err != nil {
 		closeConn(pc)
@@ -130,12 +133,17 @@ func (s *Source) withConn(ctx context.Context, readOnly bool, fn func(*pgconn.Pg
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if readOnly {
-		// ROLLBACK, never COMMIT, even after a successful read. Session-level
-		// advisory locks survive a rollback; release them too.
-		if _, cerr := pc.Exec(cctx, "ROLLBACK; SELECT pg_advisory_unlock_all()").ReadAll(); cerr != nil {
-			closeConn(pc)
+	// ROLLBACK, never COMMIT, even after a successful read.
+	cleanup := "ROLLBACK; SELECT pg_advisory_unlock_all()"
+	if !readOnly {
+		if pc.TxStatus() != 'I' {
+			closeConn(pc) // BEGIN without COMMIT: never committed
+			return err
 		}
+		cleanup = "RESET ALL; SELECT pg_advisory_unlock_all()"
+	}
+	if _, cerr := pc.Exec(cctx, cleanup).ReadAll(); cerr != nil {
+		closeConn(pc)
 	}
 	return err
 }
