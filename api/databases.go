@@ -40,20 +40,38 @@ func (p *port) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// flexString accepts a JSON string or number (Redis's database index is a
+// number field of its form, a name for the other engines).
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return errBadRequest("invalid_field", "database must be a string or a number")
+	}
+	*f = flexString(n.String())
+	return nil
+}
+
 // dbRequest is the body of test and connect.
 type dbRequest struct {
-	UserID           string `json:"user_id"`
-	DBType           string `json:"db_type"`
-	Name             string `json:"name"`
-	ConnectionName   string `json:"connection_name"`
-	Host             string `json:"host"`
-	Port             port   `json:"port"`
-	Database         string `json:"database"`
-	Username         string `json:"username"`
-	Password         string `json:"password"`
-	SSL              bool   `json:"ssl"`
-	ConnectionString string `json:"connection_string"`
-	AllowWrites      bool   `json:"allow_writes"`
+	UserID           string     `json:"user_id"`
+	DBType           string     `json:"db_type"`
+	Name             string     `json:"name"`
+	ConnectionName   string     `json:"connection_name"`
+	Host             string     `json:"host"`
+	Port             port       `json:"port"`
+	Database         flexString `json:"database"`
+	Username         string     `json:"username"`
+	Password         *string    `json:"password"`
+	SSL              bool       `json:"ssl"`
+	ConnectionString string     `json:"connection_string"`
+	AllowWrites      bool       `json:"allow_writes"`
 }
 
 // params validates a request against its type's schema and returns the
@@ -73,7 +91,7 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 	req.Name = strings.TrimSpace(req.Name)
 	values := map[string]bool{
 		"connection_name": req.Name != "", "host": req.Host != "", "database": req.Database != "",
-		"username": req.Username != "", "password": req.Password != "", "connection_string": req.ConnectionString != "",
+		"username": req.Username != "", "password": req.Password != nil, "connection_string": req.ConnectionString != "",
 		"port": req.Port.set, "ssl": true,
 	}
 	for _, f := range drv.Fields() {
@@ -85,9 +103,12 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 	if len(req.Name) > 200 {
 		return nil, p, errBadRequest("invalid_field", "name is longer than 200 characters")
 	}
-	p = connectors.Params{Host: strings.TrimSpace(req.Host), Port: req.Port.n, Database: req.Database,
-		Username: req.Username, Password: req.Password, SSL: req.SSL,
+	p = connectors.Params{Host: strings.TrimSpace(req.Host), Port: req.Port.n, Database: string(req.Database),
+		Username: req.Username, SSL: req.SSL,
 		ConnectionString: strings.TrimSpace(req.ConnectionString), AllowWrites: req.AllowWrites}
+	if req.Password != nil {
+		p.Password = *req.Password
+	}
 	if !req.Port.set {
 		for _, f := range drv.Fields() {
 			if f.Name == "port" {
@@ -191,23 +212,29 @@ func (s *Server) Submit(ctx context.Context, j queue.Job) (string, queue.Reply, 
 	return j.JobID, rep, nil
 }
 
-// dispatch submits a job, waits for its reply and writes it.
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, j queue.Job) {
+// dispatch submits a job, waits for its reply and writes it. It returns the
+// status written and the job id.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, j queue.Job) (int, string) {
 	j.Trace = r.Header.Get("traceparent")
-	_, rep, err := s.Submit(r.Context(), j)
+	jobID, rep, err := s.Submit(r.Context(), j)
 	if err != nil {
 		writeError(w, err)
-		return
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return ae.status, jobID
+		}
+		return http.StatusInternalServerError, jobID
 	}
 	if rep.Outcome == messages.OutcomeOK {
 		writeRaw(w, http.StatusOK, withSuccess(true, rep.Body))
-		return
+		return http.StatusOK, jobID
 	}
 	status := rep.Status
 	if status < 400 || status > 599 {
 		status = http.StatusInternalServerError
 	}
 	writeRaw(w, status, withSuccess(false, rep.Body))
+	return status, jobID
 }
 
 func newID(prefix string) string {
@@ -217,6 +244,7 @@ func newID(prefix string) string {
 }
 
 func (s *Server) databaseConnect(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	var req dbRequest
 	if err := decode(r, &req); err != nil {
 		writeError(w, err)
@@ -249,8 +277,10 @@ func (s *Server) databaseConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.d.Store.InsertDatabase(r.Context(), rec); err != nil {
 		writeError(w, storageError(err))
+		s.audit(r.Context(), "database.connect", req.UserID, req.DBType, http.StatusServiceUnavailable, start, "")
 		return
 	}
+	s.audit(r.Context(), "database.connect", req.UserID, rec.ID, http.StatusOK, start, "")
 	s.toolsChanged(req.UserID)
 	writeJSON(w, http.StatusOK, map[string]string{"db_id": rec.ID, "name": rec.Name, "status": rec.Status})
 }
@@ -270,6 +300,7 @@ func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) databaseDisconnect(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	var req struct {
 		UserID string `json:"user_id"`
 		DBID   string `json:"db_id"`
@@ -287,6 +318,11 @@ func (s *Server) databaseDisconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.d.Store.DeleteDatabase(r.Context(), req.UserID, req.DBID)
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusNotFound
+	}
+	s.audit(r.Context(), "database.disconnect", req.UserID, req.DBID, status, start, "")
 	if errors.Is(err, storage.ErrNotFound) {
 		writeError(w, errNotFound("database_not_found", "database %q not found", req.DBID))
 		return

@@ -35,6 +35,8 @@ type Deps struct {
 	JobTimeout time.Duration
 	// Integrations serves /api/integrations*; nil answers "not configured".
 	Integrations Integrations
+	// Audit records executes, connects and disconnects. May be nil.
+	Audit func(e storage.AuditEntry)
 	// Observe records each request (metrics). May be nil.
 	Observe func(route, method string, status int, d time.Duration)
 	// Mount adds routes outside /api (the UI, MCP, metrics). May be nil.
@@ -224,6 +226,30 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, h)
+}
+
+// audit records one audited action; never its parameters or results.
+func (s *Server) audit(ctx context.Context, action, userID, target string, status int, start time.Time, jobID string) {
+	if s.d.Audit == nil || userID == "" {
+		return
+	}
+	outcome := "ok"
+	if status >= 400 {
+		outcome = "error"
+	}
+	actor := "api_key"
+	if a, ok := ctx.Value(actorKey{}).(string); ok {
+		actor = a
+	}
+	s.d.Audit(storage.AuditEntry{UserID: userID, Actor: actor, Action: action, Target: target, Outcome: outcome,
+		Status: status, DurationMS: time.Since(start).Milliseconds(), RequestID: middleware.GetReqID(ctx), JobID: jobID})
+}
+
+type actorKey struct{}
+
+// WithActor names who acts in a request's audit entries (e.g. an MCP token).
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
 }
 
 // keepLate records a reply whose caller already gave up (a 504), so

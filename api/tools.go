@@ -107,6 +107,7 @@ func ParseExecute(body []byte) (*ExecuteRequest, error) {
 }
 
 func (s *Server) toolsExecute(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	var raw json.RawMessage
 	if err := decode(r, &raw); err != nil {
 		writeError(w, err)
@@ -120,7 +121,8 @@ func (s *Server) toolsExecute(w http.ResponseWriter, r *http.Request) {
 	payload := messages.ExecutePayload{Action: req.Action, Params: req.Params, MaxRows: req.MaxRows, Async: req.Async}
 	job := queue.Job{Kind: messages.KindExecute, UserID: req.UserID, Payload: payload}
 	if !req.Async {
-		s.dispatch(w, r, job)
+		status, jobID := s.dispatch(w, r, job)
+		s.audit(r.Context(), "tool.execute", req.UserID, req.Action, status, start, jobID)
 		return
 	}
 	job.JobID = uuid.NewString()
@@ -138,6 +140,7 @@ func (s *Server) toolsExecute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUnavailable("broker_unavailable", "the job queue is unavailable: "+strings.TrimPrefix(err.Error(), "queue: ")))
 		return
 	}
+	s.audit(r.Context(), "tool.execute_async", req.UserID, req.Action, http.StatusAccepted, start, job.JobID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"job_id": job.JobID, "status": queue.StatusQueued,
 		"result_subject": messages.ResultSubject(req.UserID, job.JobID)})
 }
@@ -181,8 +184,20 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
 // REST call would answer, without "success". An error is an infrastructure
 // fault or a timeout (its message carries the job id).
 func (s *Server) Execute(ctx context.Context, userID, action string, params json.RawMessage) (queue.Reply, error) {
-	_, rep, err := s.Submit(ctx, queue.Job{Kind: messages.KindExecute, UserID: userID,
+	start := time.Now()
+	jobID, rep, err := s.Submit(ctx, queue.Job{Kind: messages.KindExecute, UserID: userID,
 		Payload: messages.ExecutePayload{Action: action, Params: params}})
+	status := rep.Status
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		status = ae.status
+	case err != nil:
+		status = http.StatusInternalServerError
+	case rep.Outcome == messages.OutcomeOK:
+		status = http.StatusOK
+	}
+	s.audit(ctx, "tool.execute", userID, action, status, start, jobID)
 	return rep, err
 }
 

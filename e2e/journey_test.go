@@ -120,7 +120,7 @@ func TestMySQLJourney(t *testing.T) {
 	}
 	host, port := testservices.Need(t, testservices.MySQL)
 	body := map[string]any{"user_id": servicetest.User(t), "db_type": "mysql", "connection_name": "Shop DB",
-		"name": "Shop DB", "host": host, "port": port, "database": "test", "username": "root", "password": "unused-pw", "ssl": false}
+		"name": "Shop DB", "host": host, "port": port, "database": "test", "username": "root", "password": "", "ssl": false}
 	journey(t, shared, "mysql", body, "SELECT campaign_name, spend, clicks FROM "+tbl+" ORDER BY spend DESC",
 		[]map[string]any{{"campaign_name": "Black Friday", "spend": 5000.0, "clicks": 15000.0},
 			{"campaign_name": "Holiday Sale", "spend": 3000.0, "clicks": 8000.0}})

@@ -30,18 +30,20 @@ func TestSplitModeTwoWorkers(t *testing.T) {
 		"NATS_URL": fmt.Sprintf("nats://%s:%d", host, port), "MONGODB_URI": ferret.URI(),
 		"MONGODB_DB_NAME": "split_" + fmt.Sprint(time.Now().UnixNano()),
 		"AGENT_API_KEY":   "split-key", "DB_ENCRYPTION_KEY": key, "MCP_ALLOW_PRIVATE_HOSTS": "true",
-		"MCP_LOG_LEVEL": "debug", "MCP_WORKERS": "2",
+		"MCP_LOG_LEVEL": "debug", "MCP_WORKERS": "2", "MCP_METRICS_ADDR": "127.0.0.1:0",
 	}
 	apiEnv := map[string]string{"MCP_SERVICE_HOST": "127.0.0.1", "MCP_SERVICE_PORT": fmt.Sprint(apiPort)}
 	for k, v := range env {
 		apiEnv[k] = v
 	}
+	t0 := time.Now()
 	startProc(t, apiEnv, "api")
 	w1 := startProc(t, env, "worker")
 	w2 := startProc(t, env, "worker")
 	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	waitHTTP(t, base+"/api/tools/health", 20*time.Second)
 
+	t.Logf("up after %s", time.Since(t0))
 	b := &servicetest.Bundle{URL: base, Key: "split-key", HTTP: shared.HTTP}
 	user := servicetest.User(t)
 	dbID := b.Do(t, "POST", "/api/databases/connect", pgConnectBody(t, user, "pw")).Expect(t, 200).Str("db_id")

@@ -68,6 +68,8 @@ type Instance struct {
 	API      *api.Server
 	Worker   *worker.Worker
 	Pools    *worker.Pools
+	// Audit writes the audit log (API nodes only).
+	Audit *storage.Auditor
 	// Metrics is the process's Prometheus registry.
 	Metrics *metrics.Metrics
 	// URL is the API's base URL, once it listens.
@@ -86,7 +88,7 @@ type Instance struct {
 
 // Start brings a process up and returns once it serves. Stop it with
 // Shutdown (graceful) or Close.
-func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (in *Instance, err error) {
+func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *Instance, err error) {
 	if o.Out == nil {
 		o.Out = os.Stderr
 	}
@@ -94,7 +96,7 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (in *I
 	if log == nil {
 		log = NewLogger(os.Stderr, cfg.LogLevel)
 	}
-	in = &Instance{Config: cfg, Mode: mode, Logger: log, runErr: make(chan error, 2), Metrics: metrics.New()}
+	in := &Instance{Config: cfg, Mode: mode, Logger: log, runErr: make(chan error, 2), Metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			in.Close()
@@ -271,6 +273,13 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 			m(r, in)
 		}
 	}
+	if in.Audit, err = in.Store.NewAuditor(context.Background(), 64<<20, in.Logger); err != nil {
+		return err
+	}
+	in.closers = append(in.closers, in.Audit.Close)
+	deps.Audit = in.Audit.Record
+	in.Metrics.GaugeFunc("mcp_audit_dropped", "Audit entries dropped because storage could not keep up.",
+		func() float64 { return float64(in.Audit.Dropped()) })
 	in.API = api.New(deps)
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cfg.Addr())
 	if err != nil {

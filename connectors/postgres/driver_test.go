@@ -152,3 +152,30 @@ func TestHostPolicy(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// With ssl the connection is encrypted (the local server has a self-signed
+// certificate, which "SSL Required" accepts, like libpq's sslmode=require).
+func TestSSL(t *testing.T) {
+	t.Parallel()
+	p := params(t)
+	p.SSL = true
+	var on bool
+	ad := admin(t)
+	if err := ad.QueryRow(context.Background(), "SELECT current_setting('ssl') = 'on'").Scan(&on); err != nil {
+		t.Fatal(err)
+	}
+	src, err := driver(t).Open(context.Background(), p, opts())
+	if !on {
+		if kindOf(err) != connectors.KindAuth || !strings.Contains(err.Error(), "SSL") {
+			t.Fatalf("server without SSL: got %v, want KindAuth about SSL", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(src.Close)
+	if got := query(t, src, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); got[0]["ssl"] != true {
+		t.Fatalf("connection not encrypted: %v", got)
+	}
+}

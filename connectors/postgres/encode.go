@@ -13,6 +13,24 @@ import (
 // Values arrive in PostgreSQL's text format: every session runs with
 // TimeZone=UTC, DateStyle=ISO, IntervalStyle=postgres, bytea_output=hex and
 // extra_float_digits=3, so the text forms below are fixed.
+//
+// JSON mapping:
+//
+//	NULL                         null
+//	bool                         true / false
+//	int2, int4, oid              number
+//	int8, numeric                string (lossless: "9223372036854775807", "NaN")
+//	float4, float8               number, shortest exact form; NaN, Infinity, -Infinity as strings
+//	timestamptz                  RFC 3339 in UTC: "2024-01-02T03:04:05.5Z"
+//	timestamp (no time zone)     RFC 3339 without offset: "2024-01-02T03:04:05.5"
+//	date, time, timetz, interval as PostgreSQL prints them: "2024-01-02", "15:04:05", "1 day 02:00:00"
+//	uuid                         canonical string
+//	json, jsonb                  the document itself, nested (compacted; big numbers kept exact)
+//	arrays                       JSON arrays (nested for several dimensions), elements mapped as above
+//	bytea                        base64 (standard alphabet, padded)
+//	text, varchar, enums, inet, money, domains and every other type: their text as a string;
+//	invalid UTF-8 (only possible in SQL_ASCII databases) becomes U+FFFD.
+//	infinity and BC timestamps stay as PostgreSQL prints them.
 
 // encodeFunc appends the JSON form of one non-NULL text value.
 type encodeFunc func(dst, v []byte) []byte

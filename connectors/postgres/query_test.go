@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/connectors/sqlconn"
@@ -153,7 +154,8 @@ func TestRowCap(t *testing.T) {
 		t.Fatalf("huge result: %v %+v", err, res)
 	}
 	// A result past the byte cap is cut at the last whole row.
-	res, err = run(src, "DB_QUERY", map[string]any{"query": "SELECT x.s FROM (SELECT repeat('x', 1048576) AS s) x, generate_series(1, 40)"}, lim)
+	res, err = run(src, "DB_QUERY", map[string]any{"query": "SELECT x.s FROM (SELECT repeat('x', 1048576) AS s) x, generate_series(1, 40)"},
+		connectors.Limits{MaxRows: 1000, Timeout: time.Minute})
 	if err != nil || !res.Truncated || res.RowCount >= 40 || res.RowCount < 16 || len(res.Body) > sqlconn.MaxBodyBytes+2 || !json.Valid(res.Body) {
 		t.Fatalf("byte cap: %v truncated=%v rows=%d bytes=%d", err, res.Truncated, res.RowCount, len(res.Body))
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/openanalyst/mcp-integration-service/connectors"
 )
 
@@ -15,6 +17,7 @@ import (
 type fixture struct {
 	tbl, seq, proc, fn, marker string
 	lockKey                    int
+	ad                         *pgx.Conn // checks run over this separate connection
 }
 
 func newFixture(t *testing.T) fixture {
@@ -23,6 +26,7 @@ func newFixture(t *testing.T) fixture {
 	f.marker = filepath.Join(os.TempDir(), uniq("mcp_copy_marker"))
 	f.lockKey = 700000 + int(uniqNum())
 	ad := admin(t)
+	f.ad = ad
 	exec(t, ad, "CREATE TABLE "+f.tbl+" (v int)")
 	exec(t, ad, "INSERT INTO "+f.tbl+" VALUES (1), (2), (3)")
 	exec(t, ad, "CREATE SEQUENCE "+f.seq)
@@ -49,7 +53,7 @@ func uniqNum() int64 {
 // unchanged checks, over a separate connection, that nothing was written.
 func (f fixture) unchanged(t *testing.T, attempt string) {
 	t.Helper()
-	ad := admin(t)
+	ad := f.ad
 	ctx := context.Background()
 	var n, sum int
 	if err := ad.QueryRow(ctx, "SELECT count(*), sum(v) FROM "+f.tbl).Scan(&n, &sum); err != nil {
@@ -77,6 +81,14 @@ func (f fixture) unchanged(t *testing.T, attempt string) {
 	}
 	if _, err := os.Stat(f.marker); err == nil {
 		t.Fatalf("%s: the server ran a program", attempt)
+	}
+}
+
+func (f fixture) unchangedLocks(t *testing.T) {
+	t.Helper()
+	var locks int
+	if err := f.ad.QueryRow(context.Background(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1", f.lockKey).Scan(&locks); err != nil || locks != 0 {
+		t.Fatalf("advisory lock still held (%d) %v", locks, err)
 	}
 }
 
@@ -190,6 +202,17 @@ func TestAllowWrites(t *testing.T) {
 	if kindOf(err) != connectors.KindTimeout {
 		t.Fatalf("after SET statement_timeout = 0: %v", err)
 	}
+	// Nor does the time zone, or a session-level advisory lock.
+	if _, err := run(src, "DB_QUERY", map[string]any{"query": "SET TIME ZONE 'Asia/Kolkata'"}, lim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(src, "DB_QUERY", map[string]any{"query": "SELECT pg_advisory_lock(" + strconv.Itoa(f.lockKey) + ")"}, lim); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, src, "SELECT '2024-01-02 03:04:05+00'::timestamptz::text AS ts"); got[0]["ts"] != "2024-01-02 03:04:05+00" {
+		t.Fatalf("time zone leaked into the next call: %v", got)
+	}
+	f.unchangedLocks(t)
 	// An open transaction is not carried into the next call: BEGIN's
 	// connection is discarded, so its insert is never committed.
 	if _, err := run(src, "DB_QUERY", map[string]any{"query": "BEGIN"}, lim); err != nil {

@@ -180,9 +180,15 @@ func (s *Source) runStatement(ctx context.Context, pc *pgconn.PgConn, sql string
 			truncated = true
 			break
 		}
+		vals := rr.Values()
+		size := 0
+		for _, v := range vals {
+			size += len(v)
+		}
+		w.Grow(size*4/3 + 16*len(vals) + 2)
 		mark, n := w.Mark(), w.Rows()
 		w.BeginRow()
-		for i, v := range rr.Values() {
+		for i, v := range vals {
 			w.Col(i)
 			if v == nil {
 				w.Buf = sqlconn.AppendNull(w.Buf)

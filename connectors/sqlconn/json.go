@@ -1,0 +1,273 @@
+package sqlconn
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"math"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+)
+
+// MaxBodyBytes caps the encoded rows of one call. A result that grows past it
+// is cut at the last whole row and marked truncated, so one huge result
+// cannot exhaust the worker's memory.
+const MaxBodyBytes = 32 << 20
+
+// pooledCap is the largest buffer returned to the pool; bigger ones are left
+// to the garbage collector so that one large result does not stay pinned.
+const pooledCap = 1 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// RowWriter encodes a result set straight into one JSON array of objects,
+// with the columns in result order. Values are appended with the Append*
+// functions of this package on W.Buf after Col.
+type RowWriter struct {
+	// Buf is the encoded output so far.
+	Buf  []byte
+	keys [][]byte
+	rows int
+	pb   *[]byte
+}
+
+// NewRowWriter starts an array of rows with the given column names. A name
+// repeated in the result (SELECT a.id, b.id) gets a suffix: id, id_2, id_3.
+func NewRowWriter(names []string) *RowWriter {
+	pb := bufPool.Get().(*[]byte)
+	w := &RowWriter{Buf: append((*pb)[:0], '['), pb: pb, keys: make([][]byte, len(names))}
+	seen := make(map[string]bool, len(names))
+	for i, n := range names {
+		name := n
+		for k := 2; seen[name]; k++ {
+			name = n + "_" + strconv.Itoa(k)
+		}
+		seen[name] = true
+		var key []byte
+		if i > 0 {
+			key = append(key, ',')
+		}
+		key = AppendString(key, name)
+		w.keys[i] = append(key, ':')
+	}
+	return w
+}
+
+// Grow makes room for n more bytes, doubling the buffer when it must grow,
+// so that large results are copied a few times rather than at every 25%
+// step of append's growth.
+func (w *RowWriter) Grow(n int) {
+	if cap(w.Buf)-len(w.Buf) >= n {
+		return
+	}
+	nb := make([]byte, len(w.Buf), max(2*cap(w.Buf), len(w.Buf)+n))
+	copy(nb, w.Buf)
+	w.Buf = nb
+}
+
+// BeginRow opens the next row object.
+func (w *RowWriter) BeginRow() {
+	if w.rows > 0 {
+		w.Buf = append(w.Buf, ',')
+	}
+	w.Buf = append(w.Buf, '{')
+}
+
+// Col writes the key of column i; the caller appends its value next.
+func (w *RowWriter) Col(i int) { w.Buf = append(w.Buf, w.keys[i]...) }
+
+// EndRow closes the row object.
+func (w *RowWriter) EndRow() {
+	w.Buf = append(w.Buf, '}')
+	w.rows++
+}
+
+// Mark returns the current length, for Reset to undo a partly written row.
+func (w *RowWriter) Mark() int { return len(w.Buf) }
+
+// Reset drops everything written after mark, e.g. a row that overflowed
+// MaxBodyBytes.
+func (w *RowWriter) Reset(mark int, rowsBefore int) {
+	w.Buf = w.Buf[:mark]
+	w.rows = rowsBefore
+}
+
+// Rows is the number of complete rows written.
+func (w *RowWriter) Rows() int { return w.rows }
+
+// Full reports whether the output passed MaxBodyBytes.
+func (w *RowWriter) Full() bool { return len(w.Buf) > MaxBodyBytes }
+
+// Finish closes the array and returns the encoded bytes, an exactly sized
+// copy; the writer's buffer goes back to the pool and w must not be used
+// again.
+func (w *RowWriter) Finish() []byte {
+	w.Buf = append(w.Buf, ']')
+	out := make([]byte, len(w.Buf))
+	copy(out, w.Buf)
+	w.Release()
+	return out
+}
+
+// Release returns the buffer to the pool without producing output.
+func (w *RowWriter) Release() {
+	if w.pb == nil {
+		return
+	}
+	if cap(w.Buf) <= pooledCap {
+		*w.pb = w.Buf[:0]
+		bufPool.Put(w.pb)
+	}
+	w.pb, w.Buf = nil, nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// plainASCII marks the bytes a JSON string holds as they are.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// AppendString appends s as a JSON string. Invalid UTF-8 bytes become
+// U+FFFD, so the output is always valid JSON.
+func AppendString[T ~string | ~[]byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		for i < len(s) && plainASCII[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		end := min(i+utf8.UTFMax, len(s))
+		r, size := utf8.DecodeRuneInString(string(s[i:end]))
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendBase64 appends b as a JSON string in standard base64.
+func AppendBase64(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	dst = base64.StdEncoding.AppendEncode(dst, b)
+	return append(dst, '"')
+}
+
+// AppendBool appends true or false.
+func AppendBool(dst []byte, b bool) []byte {
+	if b {
+		return append(dst, "true"...)
+	}
+	return append(dst, "false"...)
+}
+
+// AppendNull appends null.
+func AppendNull(dst []byte) []byte { return append(dst, "null"...) }
+
+// AppendFloat appends f as a JSON number, or as the string "NaN",
+// "Infinity" or "-Infinity", which JSON numbers cannot express.
+func AppendFloat(dst []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(dst, `"Infinity"`...)
+	case math.IsInf(f, -1):
+		return append(dst, `"-Infinity"`...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, bits)
+}
+
+// AppendNumber appends the database's text form of a number as a JSON
+// number when it is one (e.g. "42", "-1.5e-07"); anything else, such as
+// "NaN" or "Infinity", becomes a JSON string.
+func AppendNumber(dst, text []byte) []byte {
+	if IsJSONNumber(text) {
+		return append(dst, text...)
+	}
+	return AppendString(dst, text)
+}
+
+// AppendJSON appends a JSON document held by the database, compacted. A
+// value that is not valid JSON is appended as a string instead.
+func AppendJSON(dst, raw []byte) []byte {
+	bb := bytes.NewBuffer(dst)
+	if err := json.Compact(bb, raw); err != nil {
+		return AppendString(dst, raw)
+	}
+	return bb.Bytes()
+}
+
+// IsJSONNumber reports whether b is a number in JSON's grammar.
+func IsJSONNumber(b []byte) bool {
+	i, n := 0, len(b)
+	if i < n && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < n && b[i] == '0':
+		i++
+	case i < n && b[i] >= '1' && b[i] <= '9':
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < n && b[i] == '.' {
+		i++
+		d := i
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	if i < n && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < n && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	return i == n
+}

@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/openanalyst/mcp-integration-service/service/servicetest"
+	"github.com/openanalyst/mcp-integration-service/storage"
+)
+
+// Connect, execute and disconnect land in the audit log with who, what, when,
+// outcome and duration, and never the query or its rows.
+func TestAuditLog(t *testing.T) {
+	t.Parallel()
+	user := servicetest.User(t)
+	dbID := connectPG(t, shared, user, "audit-pw-991")
+	shared.Do(t, "POST", "/api/tools/execute", map[string]any{"user_id": user, "action": "DB_QUERY_" + dbID,
+		"params": map[string]any{"query": "SELECT 'row-secret-42' AS v"}}).Expect(t, 200)
+	shared.Do(t, "POST", "/api/tools/execute", map[string]any{"user_id": user, "action": "DB_QUERY_" + dbID,
+		"params": map[string]any{"query": "SELECT * FROM no_such_table_a"}}).Expect(t, 422)
+	shared.Do(t, "POST", "/api/databases/disconnect", map[string]any{"user_id": user, "db_id": dbID}).Expect(t, 200)
+
+	var entries []storage.AuditEntry
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var err error
+		entries, err = shared.In.Store.AuditLog(context.Background(), user, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) >= 4 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(entries) != 4 {
+		t.Fatalf("want 4 audit entries, got %+v", entries)
+	}
+	// Newest first.
+	want := []struct {
+		action, outcome string
+		status          int
+	}{{"database.disconnect", "ok", 200}, {"tool.execute", "error", 422}, {"tool.execute", "ok", 200}, {"database.connect", "ok", 200}}
+	for i, w := range want {
+		e := entries[i]
+		if e.Action != w.action || e.Outcome != w.outcome || e.Status != w.status || e.UserID != user ||
+			e.Actor != "api_key" || e.At.IsZero() || e.DurationMS < 0 {
+			t.Fatalf("entry %d = %+v, want %+v", i, e, w)
+		}
+	}
+	if entries[1].Target != "DB_QUERY_"+dbID || entries[1].JobID == "" {
+		t.Fatalf("execute entry lacks target or job id: %+v", entries[1])
+	}
+	raw := shared.In.Store.DB().Collection(storage.CollAudit)
+	n, err := raw.CountDocuments(context.Background(), map[string]any{"$or": []any{
+		map[string]any{"target": map[string]any{"$regex": "row-secret"}},
+		map[string]any{"target": map[string]any{"$regex": "audit-pw"}},
+	}})
+	if err != nil || n != 0 {
+		t.Fatalf("audit log holds results or secrets: %d %v", n, err)
+	}
+}
