@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -500,7 +501,14 @@ func TestMCP(t *testing.T) {
 // An open session's event stream does not hold up a graceful shutdown.
 func TestMCPShutdownWithOpenSession(t *testing.T) {
 	t.Parallel()
-	b := startMCP(t, nil)
+	var opts service.Options
+	mcpserver.Apply(&opts)
+	// Not bound to t: this test shuts the instance down itself.
+	b, err := servicetest.Start(nil, service.ModeServe, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.In.Close(); _ = os.RemoveAll(b.In.Config.DataDir) })
 	_, token := mcpMint(t, b, servicetest.User(t), 0)
 	cs, rt := mcpSession(t, b, token, nil)
 	select {

@@ -299,6 +299,19 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 	return nil
 }
 
+// StorageURI is the MongoDB URI the process uses (the embedded FerretDB's
+// when MONGODB_URI is unset).
+func (in *Instance) StorageURI() string {
+	if in.ferret != nil {
+		return in.ferret.URI()
+	}
+	return in.Config.MongoURI
+}
+
+// OnClose registers f to run when the instance closes, after the API and the
+// workers have stopped (e.g. a sandbox server started by an Options hook).
+func (in *Instance) OnClose(f func()) { in.closers = append(in.closers, f) }
+
 // Done reports a fatal error of a running part.
 func (in *Instance) Done() <-chan error { return in.runErr }
 

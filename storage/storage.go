@@ -53,7 +53,9 @@ type Database struct {
 	UpdatedAt        time.Time `bson:"updated_at" json:"updated_at"`
 }
 
-// Integration is a user's OAuth connection through Composio.
+// Integration is a user's OAuth connection through Composio. CallbackJobID
+// is the OAuth-callback job that activated the record, so a redelivery of
+// that job answers as its first run did.
 type Integration struct {
 	ID                   string    `bson:"_id" json:"integration_id"`
 	UserID               string    `bson:"user_id" json:"-"`
@@ -64,6 +66,7 @@ type Integration struct {
 	ConnectedEmail       string    `bson:"connected_email,omitempty" json:"connected_email,omitempty"`
 	RedirectURL          string    `bson:"redirect_url,omitempty" json:"-"`
 	StateNonce           string    `bson:"state_nonce,omitempty" json:"-"`
+	CallbackJobID        string    `bson:"callback_job_id,omitempty" json:"-"`
 	CreatedAt            time.Time `bson:"created_at" json:"created_at"`
 	UpdatedAt            time.Time `bson:"updated_at" json:"updated_at"`
 }
