@@ -34,8 +34,9 @@ test: vet lint unit
 bench: build
 	$(GO) run ./cmd/mcpbench
 
+# fuzz: each fuzz target for FUZZTIME (default 30s); make test runs their seeds.
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./... 2>/dev/null | grep '^Fuzz'); do echo $$t; done
+	scripts/fuzz.sh
 
 clean:
 	rm -rf bin .bin

@@ -75,6 +75,7 @@ func New(d Deps) *Server {
 	r.Get("/readyz", s.readiness)
 	r.Route("/api", func(r chi.Router) {
 		r.Get("/tools/health", s.health)
+		r.Method(http.MethodGet, "/openapi.json", OpenAPIHandler())
 		r.Get("/integrations/callback", s.integrationCallback)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireKey)
@@ -257,9 +258,19 @@ func WithActor(ctx context.Context, actor string) context.Context {
 func (s *Server) keepLate(jobID string, r queue.Reply) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if st, err := s.d.Statuses.Lookup(ctx, jobID); err == nil && st.Terminal() {
-		return
-	} else if err == nil {
-		_ = s.d.Statuses.Put(ctx, queue.FromReply(jobID, st.UserID, st.Kind, st.CreatedAt, r))
+	// The request that gave up writes a "queued" status as it leaves; the
+	// late reply may overtake that write, so wait for it briefly.
+	for i := 0; i < 30; i++ {
+		st, err := s.d.Statuses.Lookup(ctx, jobID)
+		if err == nil {
+			if !st.Terminal() {
+				_ = s.d.Statuses.Put(ctx, queue.FromReply(jobID, st.UserID, st.Kind, st.CreatedAt, r))
+			}
+			return
+		}
+		if !errors.Is(err, queue.ErrNoStatus) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -37,6 +37,8 @@ var Env = []Var{
 	{"MCP_STREAM_REPLICAS", "1", "replicas of the job stream and status bucket (3 in a NATS cluster)"},
 	{"MCP_METRICS_ADDR", ":9090", "metrics listen address of a worker process"},
 	{"MCP_MAX_DELIVER", "5", "deliveries of a job before it is given up"},
+	{"MCP_ACK_WAIT", "10s", "how long a job held by a silent (e.g. killed) worker waits before redelivery; running jobs report progress"},
+	{"MCP_PPROF_ADDR", "", "serve Go's pprof profiles on this address (loopback only; unset = off)"},
 	{"COMPOSIO_API_KEY", "", "Composio API key; unset leaves /api/integrations unconfigured"},
 	{"COMPOSIO_BASE_URL", "https://backend.composio.dev", "Composio base URL"},
 	{"COMPOSIO_API_PREFIX", "/api/v3", "Composio API version prefix"},
@@ -44,6 +46,8 @@ var Env = []Var{
 	{"OAUTH_REDIRECT_BASE", "", "public base URL of this service, for the OAuth callback"},
 	{"OAUTH_ALLOWED_REDIRECTS", "", "comma-separated origins OA may ask to be redirected to"},
 	{"OAUTH_STATE_KEY", "", "HMAC key for OAuth state; derived from DB_ENCRYPTION_KEY when unset"},
+	{"OAUTH_STATE_TTL", "15m", "how long a connect link's signed state stays valid"},
+	{"COMPOSIO_TOOLS_CACHE_TTL", "10m", "how long a toolkit's tool list from Composio is cached"},
 	{"RATE_LIMIT_PER_KEY", "0", "requests per minute per API key (0 = off)"},
 	{"RATE_LIMIT_PER_USER", "0", "requests per minute per user_id (0 = off)"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP endpoint; tracing is exported only when set"},
@@ -82,6 +86,8 @@ type Config struct {
 	StreamReplicas int
 	MetricsAddr    string
 	MaxDeliver     int
+	PprofAddr      string
+	AckWait        time.Duration
 
 	ComposioAPIKey      string
 	ComposioBaseURL     string
@@ -90,6 +96,8 @@ type Config struct {
 	OAuthRedirectBase   string
 	OAuthAllowed        []string
 	OAuthStateKey       string
+	OAuthStateTTL       time.Duration
+	ComposioToolsTTL    time.Duration
 	RateLimitPerKey     int
 	RateLimitPerUser    int
 	OTLPEndpoint        string
@@ -157,11 +165,15 @@ func Load(lookup Lookup) (*Config, error) {
 		StreamReplicas:    atoi("MCP_STREAM_REPLICAS", 1, 5),
 		MetricsAddr:       get("MCP_METRICS_ADDR"),
 		MaxDeliver:        atoi("MCP_MAX_DELIVER", 1, 100),
+		PprofAddr:         get("MCP_PPROF_ADDR"),
+		AckWait:           dur("MCP_ACK_WAIT"),
 		ComposioAPIKey:    get("COMPOSIO_API_KEY"),
 		ComposioBaseURL:   get("COMPOSIO_BASE_URL"),
 		ComposioAPIPrefix: get("COMPOSIO_API_PREFIX"),
 		OAuthRedirectBase: strings.TrimRight(get("OAUTH_REDIRECT_BASE"), "/"),
 		OAuthStateKey:     get("OAUTH_STATE_KEY"),
+		OAuthStateTTL:     dur("OAUTH_STATE_TTL"),
+		ComposioToolsTTL:  dur("COMPOSIO_TOOLS_CACHE_TTL"),
 		RateLimitPerKey:   atoi("RATE_LIMIT_PER_KEY", 0, 1_000_000),
 		RateLimitPerUser:  atoi("RATE_LIMIT_PER_USER", 0, 1_000_000),
 		OTLPEndpoint:      get("OTEL_EXPORTER_OTLP_ENDPOINT"),

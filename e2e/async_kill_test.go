@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func TestAsyncWorkerKilledMidJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Close)
-	ferret, err := embedded.StartFerret(context.Background(), filepath.Join(dir, "ferretdb"), 0, nil)
+	ferret, err := embedded.StartFerret(context.Background(), filepath.Join(dir, "ferretdb"), 0, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

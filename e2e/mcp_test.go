@@ -20,6 +20,7 @@ import (
 	"github.com/openanalyst/mcp-integration-service/mcpserver"
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
+	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
 // startMCP runs a service wired the way cmd/mcp-service wires it.
@@ -321,7 +322,7 @@ func TestMCP(t *testing.T) {
 
 	userA := servicetest.User(t)
 	dbA := mcpConnectDB(t, b, userA)
-	_, tokenA := mcpMint(t, b, userA, 0)
+	tokenAID, tokenA := mcpMint(t, b, userA, 0)
 
 	t.Run("ToolsAndCalls", func(t *testing.T) {
 		t.Parallel()
@@ -382,6 +383,24 @@ func TestMCP(t *testing.T) {
 		res, body = mcpCallTool(t, cs, "DB_QUERY_db_doesnotexist", map[string]any{"query": "SELECT 1"})
 		if !res.IsError || !notFoundCode(body["code"]) {
 			t.Fatalf("unknown tool: isError=%v %v", res.IsError, body)
+		}
+
+		// The calls are audited as the token's.
+		var mine []storage.AuditEntry
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(mine) < 4; time.Sleep(100 * time.Millisecond) {
+			entries, err := b.In.Store.AuditLog(context.Background(), userA, 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mine = mine[:0]
+			for _, e := range entries {
+				if e.Action == "tool.execute" && e.Actor == "mcp_token:"+tokenAID {
+					mine = append(mine, e)
+				}
+			}
+		}
+		if len(mine) != 4 || mine[0].Outcome != "error" || mine[len(mine)-1].Outcome != "ok" || mine[len(mine)-1].Target != "DB_QUERY_"+dbA {
+			t.Fatalf("audit entries of the MCP calls: %+v", mine)
 		}
 	})
 
@@ -521,5 +540,26 @@ func TestMCPShutdownWithOpenSession(t *testing.T) {
 	defer cancel()
 	if err := b.In.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown with an open MCP session: %v", err)
+	}
+}
+
+// A call whose worker does not answer in time is an isError result naming
+// the job, whose result GET /api/jobs/{id} returns later.
+func TestMCPToolTimeout(t *testing.T) {
+	t.Parallel()
+	pgAdmin(t)
+	b := startMCP(t, servicetest.Env{"MCP_JOB_TIMEOUT": "1s"})
+	user := servicetest.User(t)
+	db := mcpConnectDB(t, b, user)
+	_, token := mcpMint(t, b, user, 0)
+	cs, _ := mcpSession(t, b, token, nil)
+	res, body := mcpCallTool(t, cs, "DB_QUERY_"+db, map[string]any{"query": "SELECT pg_sleep(3), 5 AS five"})
+	jobID, _ := body["job_id"].(string)
+	if !res.IsError || body["code"] != "worker_timeout" || jobID == "" || !strings.Contains(fmt.Sprint(body["error"]), jobID) {
+		t.Fatalf("timed-out call: isError=%v %v", res.IsError, body)
+	}
+	j := waitJob(t, b, jobID, user, 30*time.Second)
+	if j.Str("status") != "succeeded" || !strings.Contains(string(j.Body), `"five":5`) {
+		t.Fatalf("job of the timed-out call: %s", j.Body)
 	}
 }

@@ -67,7 +67,14 @@ func TestSplitModeTwoWorkers(t *testing.T) {
 	for e := range errs {
 		t.Fatal("execute failed: ", e)
 	}
-	n1, n2 := strings.Count(w1.Logs(), `"msg":"job done"`), strings.Count(w2.Logs(), `"msg":"job done"`)
+	// The log lines are read from the processes' stderr asynchronously.
+	var n1, n2 int
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		n1, n2 = strings.Count(w1.Logs(), `"msg":"job done"`), strings.Count(w2.Logs(), `"msg":"job done"`)
+		if n1+n2 >= 64 {
+			break
+		}
+	}
 	t.Logf("worker 1 ran %d jobs, worker 2 ran %d", n1, n2)
 	if n1 == 0 || n2 == 0 || n1+n2 < 64 {
 		t.Fatalf("both workers must take jobs: %d and %d of 64", n1, n2)

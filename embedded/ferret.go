@@ -58,7 +58,7 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 	if logger == nil {
 		logger = slog.Default()
 	}
-	quiet := slog.New(minLevel{h: logger.Handler(), min: slog.LevelWarn})
+	quiet := slog.New(minLevel{h: logger.Handler(), min: slog.LevelError})
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if port != 0 {

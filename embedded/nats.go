@@ -17,7 +17,11 @@ type NATS struct {
 // StartNATS starts NATS with JetStream on 127.0.0.1:port (0 picks a free
 // port), storing streams under dir/nats. It listens on loopback only, so that
 // worker processes on the same machine can join but nothing else can.
-func StartNATS(dir string, port int) (*NATS, error) {
+//
+// syncInterval is how often JetStream fsyncs: 0 means every write, before it
+// is acknowledged (sync_interval: always), so an acknowledged job survives a
+// crash of the process or the machine.
+func StartNATS(dir string, port int, syncInterval ...time.Duration) (*NATS, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
@@ -30,9 +34,10 @@ func StartNATS(dir string, port int) (*NATS, error) {
 		NoSigs:             true,
 		MaxPayload:         8 << 20,
 		JetStreamMaxMemory: 256 << 20,
-		// Every write to a stream is fsynced before it is acknowledged, so an
-		// acknowledged job survives a crash of the process or the machine.
-		SyncAlways: true,
+		SyncAlways:         true,
+	}
+	if len(syncInterval) > 0 && syncInterval[0] > 0 {
+		opts.SyncAlways, opts.SyncInterval = false, syncInterval[0]
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/openanalyst/mcp-integration-service/messages"
+	"github.com/openanalyst/mcp-integration-service/tracing"
 )
 
 var (
@@ -96,7 +97,7 @@ type Job struct {
 	Trace     string
 }
 
-func (d *Dispatcher) message(j Job, deadline time.Time, wait bool) (*nats.Msg, error) {
+func (d *Dispatcher) message(ctx context.Context, j Job, deadline time.Time, wait bool) (*nats.Msg, error) {
 	body, err := messages.NewJob(j.Kind, j.JobID, j.UserID, j.Payload)
 	if err != nil {
 		return nil, err
@@ -114,8 +115,9 @@ func (d *Dispatcher) message(j Job, deadline time.Time, wait bool) (*nats.Msg, e
 	if j.RequestID != "" {
 		m.Header.Set(messages.HeaderRequestID, j.RequestID)
 	}
-	if j.Trace != "" {
-		m.Header.Set(messages.HeaderTrace, j.Trace)
+	tracing.Inject(ctx, m.Header)
+	if m.Header.Get(messages.HeaderTrace) == "" && j.Trace != "" {
+		m.Header.Set(messages.HeaderTrace, j.Trace) // e.g. the OAuth callback, outside the traced group
 	}
 	return m, nil
 }
@@ -135,7 +137,7 @@ func (d *Dispatcher) Request(ctx context.Context, j Job) (Reply, error) {
 		return Reply{}, err
 	}
 	deadline, _ := ctx.Deadline()
-	m, err := d.message(j, deadline, true)
+	m, err := d.message(ctx, j, deadline, true)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -183,7 +185,7 @@ func (d *Dispatcher) Enqueue(ctx context.Context, j Job) error {
 	if err := d.connected(); err != nil {
 		return err
 	}
-	m, err := d.message(j, time.Time{}, false)
+	m, err := d.message(ctx, j, time.Time{}, false)
 	if err != nil {
 		return err
 	}

@@ -128,17 +128,28 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 	if in.Ring, err = keyring.Parse(cfg.EncryptionKeys); err != nil {
 		return nil, err
 	}
+	if cfg.PprofAddr != "" {
+		if err := in.startPprof(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = strings.ReplaceAll(uuid.NewString()[:13], "-", "")
 	}
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
-		if in.natsSrv, err = embedded.StartNATS(cfg.DataDir, cfg.EmbeddedNATS); err != nil {
+		var every time.Duration
+		sync := "fsync on every write"
+		if cfg.StreamSync != "always" {
+			every, _ = time.ParseDuration(cfg.StreamSync)
+			sync = "fsync every " + every.String() + " (MCP_JOB_STREAM_SYNC opt-out: a machine crash can lose acknowledged jobs)"
+		}
+		if in.natsSrv, err = embedded.StartNATS(cfg.DataDir, cfg.EmbeddedNATS, every); err != nil {
 			return nil, err
 		}
 		natsURL = in.natsSrv.URL()
-		fmt.Fprintf(o.Out, "embedded NATS (JetStream, fsync always) on %s, data in %s\n", natsURL, filepath.Join(cfg.DataDir, "nats"))
+		fmt.Fprintf(o.Out, "embedded NATS (JetStream, %s) on %s, data in %s\n", sync, natsURL, filepath.Join(cfg.DataDir, "nats"))
 	}
 	mongoURI := cfg.MongoURI
 	if mongoURI == "" {
@@ -162,7 +173,7 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 	settings.Replicas = cfg.StreamReplicas
 	settings.StatusTTL = cfg.JobStatusTTL
 	settings.MaxDeliver = cfg.MaxDeliver
-	settings.AckWait = cfg.QueryTimeout + 15*time.Second
+	settings.AckWait = cfg.AckWait
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := queue.Setup(sctx, in.JS, settings); err != nil {
@@ -206,7 +217,7 @@ func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Wo
 	dbs := &worker.Databases{Store: in.Store, Ring: in.Ring, Pools: in.Pools, Options: opts,
 		Limits: worker.Limits{DefaultRows: cfg.DefaultRows, MaxRows: cfg.MaxRows, QueryTimeout: cfg.QueryTimeout}}
 	in.Worker = worker.New(in.NC, in.JS, in.Statuses, worker.Options{Concurrency: cfg.Workers,
-		JobTimeout: cfg.QueryTimeout + 10*time.Second, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL, Logger: in.Logger,
+		JobTimeout: cfg.QueryTimeout + 10*time.Second, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL, Logger: in.Logger, AckWait: settings.AckWait,
 		Observe: in.Metrics.ObserveJob})
 	in.Metrics.GaugeFunc("mcp_worker_inflight_jobs", "Jobs this worker process is running now.", func() float64 { return float64(in.Worker.InFlight()) })
 	in.Metrics.Pools(in.Pools.Stats)

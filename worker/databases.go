@@ -78,11 +78,13 @@ func (d *Databases) Execute(ctx context.Context, job *messages.Job, attempt int)
 	prefix, dbID, ok := ParseToolName(pl.Action)
 	if !ok {
 		if d.Fallback != nil {
-			return d.Fallback.Handle(ctx, job, attempt)
+			out := d.Fallback.Handle(ctx, job, attempt)
+			out.SideEffects = true // an app action (send an email) must not run twice
+			return out
 		}
 		return Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %q not found for this user", pl.Action))
 	}
-	src, dbType, out := d.source(ctx, job.UserID, dbID, attempt)
+	src, dbType, writes, out := d.source(ctx, job.UserID, dbID, attempt)
 	if src == nil {
 		return out
 	}
@@ -102,9 +104,11 @@ func (d *Databases) Execute(ctx context.Context, job *messages.Job, attempt int)
 	}
 	res, err := src.Run(qctx, prefix, params, lim)
 	if err != nil {
-		return connectorOutcome(err, attempt)
+		out := connectorOutcome(err, attempt)
+		out.SideEffects = writes
+		return out
 	}
-	return Outcome{Body: resultBody(res)}
+	return Outcome{Body: resultBody(res), SideEffects: writes}
 }
 
 func (d *Databases) rows(pl messages.ExecutePayload) int {
@@ -127,20 +131,21 @@ func (d *Databases) rows(pl messages.ExecutePayload) int {
 
 // source finds the open Source of a user's database, loading and checking the
 // record when the cache cannot vouch for it.
-func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int) (connectors.Source, string, Outcome) {
-	if src, t := d.Pools.cached(userID, dbID); src != nil {
-		return src, t, Outcome{}
+func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int) (connectors.Source, string, bool, Outcome) {
+	if src, e := d.Pools.cached(userID, dbID); src != nil {
+		return src, e.dbType, e.writes, Outcome{}
 	}
 	rec, err := d.Store.GetDatabase(ctx, userID, dbID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, "", Fail(http.StatusNotFound, "database_not_found", fmt.Sprintf("database %q not found", dbID))
+		return nil, "", false, Fail(http.StatusNotFound, "database_not_found", fmt.Sprintf("database %q not found", dbID))
 	}
 	if err != nil {
-		return nil, "", RetryLater(http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable", backoff(attempt))
+		// The caller waits: answer at once rather than retry into its deadline.
+		return nil, "", false, Fail(http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable: the database record cannot be read")
 	}
 	drv, ok := connectors.Lookup(rec.DBType)
 	if !ok {
-		return nil, "", Fail(http.StatusNotFound, "database_not_found", fmt.Sprintf("database type %q is not supported", rec.DBType))
+		return nil, "", false, Fail(http.StatusNotFound, "database_not_found", fmt.Sprintf("database type %q is not supported", rec.DBType))
 	}
 	src, err := d.Pools.get(ctx, rec, func(ctx context.Context) (connectors.Source, error) {
 		p, err := ParamsOf(rec, d.Ring)
@@ -153,9 +158,9 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 		return drv.Open(octx, p, d.Options)
 	})
 	if err != nil {
-		return nil, "", connectorOutcome(err, attempt)
+		return nil, "", false, connectorOutcome(err, attempt)
 	}
-	return src, rec.DBType, Outcome{}
+	return src, rec.DBType, rec.AllowWrites, Outcome{}
 }
 
 // Test runs a connection test: open, ping, close. Nothing is stored, and

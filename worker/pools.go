@@ -28,6 +28,7 @@ type poolEntry struct {
 	src      connectors.Source
 	userID   string
 	dbType   string
+	writes   bool      // the connection allows writes
 	version  time.Time // the record's updated_at
 	checked  time.Time // when ownership was last confirmed in storage
 	lastUsed time.Time
@@ -42,15 +43,15 @@ func NewPools(o connectors.Options, revalidate, idle time.Duration, log *slog.Lo
 
 // cached returns a Source that may be used for (userID, dbID) without asking
 // storage, or nil.
-func (p *Pools) cached(userID, dbID string) (connectors.Source, string) {
+func (p *Pools) cached(userID, dbID string) (connectors.Source, *poolEntry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e, ok := p.byID[dbID]
 	if !ok || e.userID != userID || time.Since(e.checked) > p.revalidate {
-		return nil, ""
+		return nil, nil
 	}
 	e.lastUsed = time.Now()
-	return e.src, e.dbType
+	return e.src, e
 }
 
 // get returns the Source of a database record, opening it when needed. The
@@ -79,7 +80,7 @@ func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(contex
 		return nil, err
 	}
 	p.mu.Lock()
-	p.byID[rec.ID] = &poolEntry{src: src, userID: rec.UserID, dbType: rec.DBType, version: rec.UpdatedAt,
+	p.byID[rec.ID] = &poolEntry{src: src, userID: rec.UserID, dbType: rec.DBType, writes: rec.AllowWrites, version: rec.UpdatedAt,
 		checked: time.Now(), lastUsed: time.Now()}
 	p.mu.Unlock()
 	return src, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/queue"
+	"github.com/openanalyst/mcp-integration-service/tracing"
 )
 
 // Outcome is what a handler produced: a JSON object body on success, or an
@@ -22,6 +23,10 @@ import (
 type Outcome struct {
 	Body []byte    // JSON object without "success", e.g. {"result":[…]}
 	Err  *JobError // set on failure
+	// SideEffects marks a job that changed something outside (a write query,
+	// a Composio action): its status is recorded even when its caller got
+	// the reply, so that a redelivery replays it instead of doing it again.
+	SideEffects bool
 }
 
 // JobError is a handler failure. Retry asks for redelivery after Delay (an
@@ -68,6 +73,9 @@ type Options struct {
 	MaxDeliver  int           // the consumers' MaxDeliver, to know the last try
 	MaxAge      time.Duration // a job older than this is dropped and recorded as expired
 	Logger      *slog.Logger
+	// AckWait is the consumers' AckWait: running jobs report progress at a
+	// third of it, so only a silent worker's jobs are redelivered.
+	AckWait time.Duration
 	// Observe records each handled job (metrics). May be nil.
 	Observe func(kind messages.Kind, outcome string, d time.Duration, attempt int)
 }
@@ -181,6 +189,9 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 		attempt = int(md.NumDelivered)
 	}
 	hdr := m.Headers()
+	ctx = tracing.Extract(ctx, hdr)
+	ctx, span := tracing.StartJobSpan(ctx, kind, hdr.Get(messages.HeaderMsgID))
+	defer span.End()
 	log := w.log.With("kind", kind, "job_id", hdr.Get(messages.HeaderMsgID), "request_id", hdr.Get(messages.HeaderRequestID))
 
 	job, err := messages.DecodeJob(m.Data())
@@ -213,7 +224,7 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	if time.Since(job.CreatedAt) > w.opts.MaxAge {
 		log.Warn("dropping expired job", "age", time.Since(job.CreatedAt))
 		w.finish(job, queue.Reply{Outcome: messages.OutcomeError, Status: http.StatusGatewayTimeout,
-			Body: errorBody("job expired before a worker could run it", "job_expired")}, replyTo, deadline, true)
+			Body: errorBody("job expired before a worker could run it", "job_expired")}, replyTo, deadline, async, true)
 		_ = m.TermWithReason("expired")
 		return
 	}
@@ -261,7 +272,7 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 		r = queue.Reply{Outcome: messages.OutcomeOK, Body: out.Body}
 	}
 	log.Debug("job done", "outcome", r.Outcome, "ms", time.Since(start).Milliseconds())
-	w.finish(job, r, replyTo, deadline, async)
+	w.finish(job, r, replyTo, deadline, async, out.SideEffects)
 	if out.Err != nil {
 		_ = m.TermWithReason(out.Err.Code)
 		return
@@ -278,9 +289,16 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 //     compare-and-set), so a redelivery replays it instead of running again;
 //  3. the result on the result subject, then, for async jobs, a marker that
 //     it went out, so a redelivery publishes it only if it did not.
-func (w *Worker) finish(job *messages.Job, r queue.Reply, replyTo string, deadline time.Time, async bool) {
+//
+// A synchronous read whose caller got its answer in time records nothing:
+// running it again on a redelivery is harmless, and the status write (an
+// fsynced JetStream write) is the largest cost of the hot path. Async jobs,
+// jobs whose caller already gave up (it polls GET /api/jobs/{id}), and jobs
+// with side effects are recorded.
+func (w *Worker) finish(job *messages.Job, r queue.Reply, replyTo string, deadline time.Time, async, record bool) {
 	w.reply(replyTo, deadline, job, r)
-	if w.statuses != nil && (async || job.Kind != messages.KindTest) {
+	late := !deadline.IsZero() && time.Now().After(deadline)
+	if w.statuses != nil && job.Kind != messages.KindTest && (async || late || record) {
 		w.putTerminal(queue.FromReply(job.JobID, job.UserID, job.Kind, job.CreatedAt, r))
 	}
 	w.publishResult(job, r, async)
@@ -345,7 +363,11 @@ func (w *Worker) reply(replyTo string, deadline time.Time, job *messages.Job, r 
 func (w *Worker) progress(ctx context.Context, m jetstream.Msg) (stop func()) {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(10 * time.Second)
+		every := w.opts.AckWait / 3
+		if every <= 0 {
+			every = 10 * time.Second
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {

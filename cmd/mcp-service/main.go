@@ -17,6 +17,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/service"
+	"github.com/openanalyst/mcp-integration-service/tracing"
 )
 
 func main() {
@@ -31,6 +32,8 @@ func usage() {
   api          the API node only (needs NATS_URL and MONGODB_URI)
   worker       a worker process only (needs NATS_URL and MONGODB_URI)
   rotate-keys  re-encrypt every stored credential with the first DB_ENCRYPTION_KEY
+  nats         only the embedded NATS server (JetStream under MCP_DATA_DIR, on
+               127.0.0.1:MCP_EMBEDDED_NATS_PORT), for local split-mode setups
 
 Environment variables:
 `)
@@ -62,6 +65,8 @@ func run(args []string) int {
 		return serve(ctx, stop, cfg, service.Mode(mode), *sandbox)
 	case "rotate-keys":
 		return rotateKeys(ctx, cfg)
+	case "nats":
+		return natsOnly(ctx, cfg)
 	case "help":
 		usage()
 		return 0
@@ -78,6 +83,17 @@ func serve(ctx context.Context, stop context.CancelFunc, cfg *config.Config, mod
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
 	}
+	observability(&opts)
+	shutdownTracing, err := tracing.Setup(ctx, cfg.OTLPEndpoint, "mcp-"+string(mode))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(c)
+	}()
 	in, err := service.Start(ctx, cfg, mode, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

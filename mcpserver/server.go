@@ -1,0 +1,450 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/nats-io/nats.go"
+
+	"github.com/openanalyst/mcp-integration-service/api"
+	"github.com/openanalyst/mcp-integration-service/messages"
+	"github.com/openanalyst/mcp-integration-service/queue"
+	"github.com/openanalyst/mcp-integration-service/service"
+)
+
+const (
+	// sessionIdle closes an MCP session after this long without a request
+	// from its client; the client then gets 404 and starts a new session.
+	sessionIdle = time.Hour
+	// serverIdle drops a user's MCP server once it has had no session and
+	// no request for this long.
+	serverIdle = 10 * time.Minute
+
+	instructions = "Tools of one OpenAnalyst user: their connected databases and apps. " +
+		"For a database, DB_LIST_TABLES_<db_id> and DB_DESCRIBE_<db_id> show its tables and columns; " +
+		"DB_QUERY_<db_id> runs one SQL statement (read-only unless the connection allows writes). " +
+		"Every result is a JSON object: {\"success\":true,\"result\":…} or {\"success\":false,\"error\":…,\"code\":…}."
+)
+
+// hub serves /mcp for one service instance: one mcp.Server per user, shared
+// by that user's sessions, holding exactly that user's tools.
+type hub struct {
+	in      *service.Instance
+	tokens  *tokenStore
+	log     *slog.Logger
+	handler http.Handler
+
+	mu    sync.Mutex
+	users map[string]*userServer
+
+	hooked sync.Map // *http.Server → struct{}: shutdown hook registered
+}
+
+// userServer is the MCP server of one user.
+type userServer struct {
+	user     string
+	server   *mcp.Server
+	lastUsed atomic.Int64 // unix nanoseconds
+
+	mu    sync.Mutex        // one sync at a time
+	tools map[string]string // registered tool name → fingerprint of its definition
+}
+
+type ctxKey struct{}
+
+func newHub(in *service.Instance, tokens *tokenStore) *hub {
+	log := in.Logger.With("component", "mcp")
+	h := &hub{in: in, tokens: tokens, log: log, users: map[string]*userServer{}}
+	sdkLog := slog.New(minLevel{h: log.Handler(), min: slog.LevelError})
+	mcpHandler := mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
+		SessionTimeout: sessionIdle,
+		Logger:         sdkLog,
+		// Every request carries a bearer token that a page rebinding a DNS
+		// name to 127.0.0.1 does not have, and a reverse proxy on the same
+		// host sends its public Host header over loopback: the SDK's
+		// localhost Host check would refuse exactly those proxies.
+		DisableLocalhostProtection: true,
+	})
+	// The SDK binds a session to TokenInfo.UserID, so another user's token
+	// cannot use a session id it learned: put our verdict where it looks.
+	bind := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		d, ok := ctx.Value(ctxKey{}).(*tokenDoc)
+		if !ok {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: d.UserID, Expiration: d.ExpiresAt, Extra: map[string]any{"token_id": d.ID}}, nil
+	}, &auth.RequireBearerTokenOptions{ClockSkew: time.Minute})
+	h.handler = h.authenticate(bind(mcpHandler))
+	return h
+}
+
+func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+
+// authenticate answers 401 before any MCP traffic unless the request carries
+// a live token, and puts the token's record in the request context.
+func (h *hub) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.hookShutdown(r)
+		fields := strings.Fields(r.Header.Get("Authorization"))
+		if len(fields) != 2 || !strings.EqualFold(fields[0], "bearer") {
+			unauthorized(w, "", "missing_token", "send the MCP token as Authorization: Bearer <token>")
+			return
+		}
+		d, err := h.tokens.verify(r.Context(), fields[1])
+		switch {
+		case errors.Is(err, errTokenUnknown):
+			unauthorized(w, "invalid_token", "invalid_token", "unknown MCP token")
+			return
+		case errors.Is(err, errTokenExpired):
+			unauthorized(w, "invalid_token", "token_expired", "this MCP token has expired; mint a new one")
+			return
+		case errors.Is(err, errTokenRevoked):
+			unauthorized(w, "invalid_token", "token_revoked", "this MCP token was revoked")
+			return
+		case err != nil:
+			h.log.Warn("token check failed", "err", err)
+			writeError(w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, d)))
+	})
+}
+
+func unauthorized(w http.ResponseWriter, oauthErr, code, msg string) {
+	challenge := `Bearer realm="mcp"`
+	if oauthErr != "" {
+		challenge += fmt.Sprintf(`, error=%q, error_description=%q`, oauthErr, msg)
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeJSON(w, http.StatusUnauthorized, messages.ErrorBody{Success: false, Error: msg, Code: code})
+}
+
+// hookShutdown closes every MCP session when the HTTP server shuts down:
+// their event streams would otherwise hold http.Server.Shutdown until its
+// deadline.
+func (h *hub) hookShutdown(r *http.Request) {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok {
+		return
+	}
+	if _, done := h.hooked.LoadOrStore(srv, struct{}{}); !done {
+		srv.RegisterOnShutdown(h.closeAll)
+	}
+}
+
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	all := make([]*userServer, 0, len(h.users))
+	for _, us := range h.users {
+		all = append(all, us)
+	}
+	h.mu.Unlock()
+	for _, us := range all {
+		for ss := range us.server.Sessions() {
+			_ = ss.Close()
+		}
+	}
+}
+
+// serverFor is the SDK's getServer: the server of the request's user. The
+// SDK calls it for every request, so it must be cheap.
+func (h *hub) serverFor(r *http.Request) *mcp.Server {
+	d, ok := r.Context().Value(ctxKey{}).(*tokenDoc)
+	if !ok {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	us := h.users[d.UserID]
+	if us == nil {
+		us = h.newUserServer(d.UserID)
+		h.users[d.UserID] = us
+	}
+	us.lastUsed.Store(time.Now().UnixNano())
+	return us.server
+}
+
+func (h *hub) newUserServer(user string) *userServer {
+	us := &userServer{user: user, tools: map[string]string{}}
+	us.lastUsed.Store(time.Now().UnixNano())
+	us.server = mcp.NewServer(&mcp.Implementation{Name: "openanalyst-mcp-integration-service", Title: "OpenAnalyst", Version: "1"},
+		&mcp.ServerOptions{
+			Instructions: instructions,
+			Logger:       slog.New(minLevel{h: h.log.Handler(), min: slog.LevelError}),
+			// Tools, with list_changed, even before the first one is known.
+			Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		})
+	us.server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			switch method {
+			case "tools/list":
+				// Always list what the REST API would list now.
+				if err := h.sync(ctx, us); err != nil {
+					h.log.Warn("tool list unavailable", "err", err)
+					return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the tool list is unavailable; try again shortly"}
+				}
+			case "tools/call":
+				// Every call, listed or not, goes to the workers, which check
+				// that the tool is this user's: an unknown tool is an isError
+				// result, like any other tool failure.
+				if cr, ok := req.(*mcp.CallToolRequest); ok {
+					return h.call(ctx, us.user, cr)
+				}
+			}
+			return next(ctx, method, req)
+		}
+	})
+	return us
+}
+
+// lookup returns a user's server if one is live.
+func (h *hub) lookup(user string) *userServer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.users[user]
+}
+
+// refresh re-reads a user's tools after a change; the SDK then sends
+// notifications/tools/list_changed to the user's open sessions.
+func (h *hub) refresh(user string) {
+	us := h.lookup(user)
+	if us == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := h.sync(ctx, us); err != nil {
+		h.log.Warn("tool refresh failed", "err", err)
+	}
+}
+
+// sync makes the server's tools those of GET /api/tools, adding, replacing
+// and removing only what changed.
+func (h *hub) sync(ctx context.Context, us *userServer) error {
+	srv := h.in.API
+	if srv == nil {
+		return errors.New("the API is not ready")
+	}
+	tools, err := srv.Tools(ctx, us.user)
+	if err != nil {
+		return err
+	}
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	want := make(map[string]*mcp.Tool, len(tools))
+	prints := make(map[string]string, len(tools))
+	for _, t := range tools {
+		mt := toMCP(t)
+		want[mt.Name], prints[mt.Name] = mt, fingerprint(mt)
+	}
+	var gone []string
+	for name := range us.tools {
+		if _, ok := want[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	if len(gone) > 0 {
+		us.server.RemoveTools(gone...)
+	}
+	next := make(map[string]string, len(want))
+	for name, mt := range want {
+		if us.tools[name] == prints[name] {
+			next[name] = prints[name]
+			continue
+		}
+		if err := addTool(us.server, mt, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return h.call(ctx, us.user, req)
+		}); err != nil {
+			h.log.Warn("tool not served over MCP", "tool", name, "err", err)
+			continue
+		}
+		next[name] = prints[name]
+	}
+	us.tools = next
+	return nil
+}
+
+// addTool is Server.AddTool, which panics on a tool it cannot serve.
+func addTool(s *mcp.Server, t *mcp.Tool, h mcp.ToolHandler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	s.AddTool(t, h)
+	return nil
+}
+
+// toMCP turns a REST tool into an MCP tool.
+func toMCP(t api.Tool) *mcp.Tool {
+	desc := strings.TrimSpace(t.Description)
+	if desc == "" {
+		desc = fmt.Sprintf("%s (%s).", t.Name, t.Provider)
+	}
+	return &mcp.Tool{Name: t.Name, Description: desc, InputSchema: objectSchema(t.InputSchema)}
+}
+
+// objectSchema returns a tool's input schema as MCP requires it: a JSON
+// Schema object of type "object".
+func objectSchema(raw json.RawMessage) json.RawMessage {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return json.RawMessage(`{"type":"object"}`)
+	}
+	switch m["type"] {
+	case "object":
+		return raw
+	case nil:
+		m["type"] = "object"
+		if b, err := json.Marshal(m); err == nil {
+			return b
+		}
+	}
+	return json.RawMessage(`{"type":"object"}`)
+}
+
+func fingerprint(t *mcp.Tool) string {
+	b, _ := json.Marshal(t)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// call runs a tool through the same queue and workers as POST
+// /api/tools/execute and turns the reply into a tool result. Tool failures
+// and infrastructure faults are isError results, never protocol errors.
+func (h *hub) call(ctx context.Context, user string, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if req.Params == nil || strings.TrimSpace(req.Params.Name) == "" {
+		return errorResult(messages.ErrorBody{Error: "a tool name is required", Code: "missing_field"}), nil
+	}
+	args := bytes.TrimSpace(req.Params.Arguments)
+	if len(args) == 0 || bytes.Equal(args, []byte("null")) {
+		args = nil
+	} else if args[0] != '{' {
+		return errorResult(messages.ErrorBody{Error: "arguments must be a JSON object", Code: "invalid_field"}), nil
+	}
+	srv := h.in.API
+	if srv == nil {
+		return errorResult(messages.ErrorBody{Error: "the service is starting; try again shortly", Code: "unavailable"}), nil
+	}
+	ctx = api.WithActor(ctx, actorOf(req))
+	rep, err := srv.Execute(ctx, user, req.Params.Name, json.RawMessage(args))
+	if err != nil {
+		// A timeout's message names the job, still queued, whose result
+		// GET /api/jobs/{id} will return; without one the job never queued.
+		e := messages.ErrorBody{Error: err.Error(), Code: "broker_unavailable"}
+		if id := jobIDPattern.FindString(e.Error); id != "" {
+			e.Code, e.JobID = "worker_timeout", id
+		}
+		return errorResult(e), nil
+	}
+	return toolResult(rep), nil
+}
+
+var jobIDPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// actorOf names the token behind a call, for the audit log.
+func actorOf(req *mcp.CallToolRequest) string {
+	if req.Extra != nil && req.Extra.TokenInfo != nil {
+		if id, ok := req.Extra.TokenInfo.Extra["token_id"].(string); ok {
+			return "mcp_token:" + id
+		}
+	}
+	return "mcp_token"
+}
+
+// toolResult is the REST body with "success" as text, and the same object as
+// structured content.
+func toolResult(rep queue.Reply) *mcp.CallToolResult {
+	ok := rep.Outcome == messages.OutcomeOK
+	body := restBody(ok, rep.Body)
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(body)}},
+		StructuredContent: json.RawMessage(body), IsError: !ok}
+}
+
+func errorResult(e messages.ErrorBody) *mcp.CallToolResult {
+	e.Success = false
+	b, _ := json.Marshal(e)
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}},
+		StructuredContent: json.RawMessage(b), IsError: true}
+}
+
+// restBody turns a worker's body {"k":…} into what REST answers,
+// {"success":ok,"k":…}. A body that is not an object is kept under "result".
+func restBody(ok bool, body []byte) []byte {
+	prefix := `{"success":false`
+	if ok {
+		prefix = `{"success":true`
+	}
+	inner := bytes.TrimSpace(body)
+	var obj map[string]json.RawMessage
+	if len(inner) == 0 || json.Unmarshal(inner, &obj) != nil || obj == nil {
+		if len(inner) == 0 || !json.Valid(inner) {
+			inner = []byte("null")
+		}
+		return []byte(prefix + `,"result":` + string(inner) + "}")
+	}
+	rest := bytes.TrimSpace(inner[1:])
+	out := make([]byte, 0, len(prefix)+len(inner)+1)
+	out = append(out, prefix...)
+	if len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, rest...)
+}
+
+// sweep drops the servers of users with no session left, until the
+// instance's NATS connection closes (the instance stopped).
+func (h *hub) sweep(nc *nats.Conn, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for range t.C {
+		if nc.IsClosed() {
+			return
+		}
+		cutoff := time.Now().Add(-serverIdle).UnixNano()
+		h.mu.Lock()
+		for user, us := range h.users {
+			if us.lastUsed.Load() > cutoff {
+				continue
+			}
+			idle := true
+			for range us.server.Sessions() {
+				idle = false
+				break
+			}
+			if idle {
+				delete(h.users, user)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+// minLevel drops records below min: the SDK logs every refused protocol
+// probe as a warning.
+type minLevel struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
+}
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler            { return minLevel{m.h.WithAttrs(a), m.min} }
+func (m minLevel) WithGroup(n string) slog.Handler                 { return minLevel{m.h.WithGroup(n), m.min} }
