@@ -51,6 +51,10 @@ func StartNATS(dir string, port int, syncInterval ...time.Duration) (*NATS, erro
 	return &NATS{srv: srv}, nil
 }
 
+// Server is the running server, for in-process client connections
+// (nats.InProcessServer), which skip the loopback TCP stack.
+func (n *NATS) Server() *server.Server { return n.srv }
+
 // URL is the client URL of the server.
 func (n *NATS) URL() string { return n.srv.ClientURL() }
 

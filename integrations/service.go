@@ -249,12 +249,14 @@ func (s *Service) Disconnect(ctx context.Context, userID, integrationID, provide
 	var targets []storage.Integration
 	if integrationID != "" {
 		rec, err := s.c.Store.Get(ctx, userID, integrationID)
-		if errors.Is(err, storage.ErrNotFound) || err == nil && (rec.Status == storage.StatusRemoved ||
-			provider != "" && rec.Provider != provider) {
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
 			return nil, notFound("integration_not_found", "integration %q not found", integrationID)
-		}
-		if err != nil {
+		case err != nil:
 			return nil, storageError(err)
+		case rec.Status == storage.StatusRemoved || provider != "" && rec.Provider != provider:
+			// Already removed, or not of the provider named as well.
+			return nil, notFound("integration_not_found", "integration %q not found", integrationID)
 		}
 		targets = append(targets, *rec)
 	} else {

@@ -159,11 +159,16 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 		mongoURI = in.ferret.URI()
 		fmt.Fprintf(o.Out, "embedded FerretDB (SQLite) on %s, data in %s\n", mongoURI, filepath.Join(cfg.DataDir, "ferretdb"))
 	}
-	if in.NC, err = nats.Connect(natsURL, nats.Name("mcp-"+string(mode)+"-"+cfg.NodeID),
+	natsOpts := []nats.Option{}
+	if in.natsSrv != nil {
+		// The process's own clients talk to the embedded server in memory.
+		natsOpts = append(natsOpts, nats.InProcessServer(in.natsSrv.Server()))
+	}
+	if in.NC, err = nats.Connect(natsURL, append(natsOpts, nats.Name("mcp-"+string(mode)+"-"+cfg.NodeID),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectBufSize(-1),
 		nats.Timeout(3*time.Second), nats.PingInterval(5*time.Second), nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) })); err != nil {
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }))...); err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
 	}
 	if in.JS, err = jetstream.New(in.NC, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
