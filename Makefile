@@ -31,8 +31,12 @@ unit:
 # test: vet, lint, then every test (real servers; see README).
 test: vet lint unit
 
+# bench: load figures (p50, p99, throughput, ratio to a direct pgx floor, CPU
+# per request, RSS, scale-out), first with the default fsync-always job
+# stream, then the opt-out MCP_JOB_STREAM_SYNC=1s for comparison.
 bench: build
-	$(GO) run ./cmd/mcpbench
+	$(GO) run ./cmd/mcpbench -bin $(BIN)
+	$(GO) run ./cmd/mcpbench -bin $(BIN) -sync 1s -scale=false
 
 # fuzz: each fuzz target for FUZZTIME (default 30s); make test runs their seeds.
 fuzz:
