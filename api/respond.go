@@ -85,21 +85,7 @@ func withSuccess(ok bool, body []byte) []byte {
 }
 
 // decode reads a JSON body into v: 413 when too large, 400 when malformed.
-func decode(r *http.Request, v any) error {
-	if r.Body == nil {
-		return errBadRequest("invalid_json", "request body is empty; a JSON object is expected")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large",
-				msg: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
-		}
-		return errBadRequest("invalid_json", "request body could not be read")
-	}
-	return decodeBytes(body, v)
-}
+func decode(r *http.Request, v any) error { return Decode(r, v, false) }
 
 func decodeBytes(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
@@ -134,3 +120,52 @@ func jsonKind(k string) string {
 	}
 	return "of another type"
 }
+
+// The helpers below let packages that add routes to the API (MCP tokens)
+// answer exactly like it.
+
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// WriteError writes err in the error envelope: an error made by this
+// package's constructors keeps its status and code, a storage outage is a
+// 503, anything else a 500 without details.
+func WriteError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		err = storageError(err)
+	}
+	writeError(w, err)
+}
+
+// Fail returns an error that WriteError answers with status and code.
+func Fail(status int, code, format string, args ...any) error {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// Decode reads a JSON object body like every API route: 413 when too large,
+// 400 when malformed. An empty body is allowed when emptyOK.
+func Decode(r *http.Request, v any, emptyOK bool) error {
+	if r.Body == nil {
+		if emptyOK {
+			return nil
+		}
+		return errBadRequest("invalid_json", "request body is empty; a JSON object is expected")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large",
+				msg: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
+		}
+		return errBadRequest("invalid_json", "request body could not be read")
+	}
+	if emptyOK && len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	return decodeBytes(body, v)
+}
+
+// RequireUser checks a user_id.
+func RequireUser(userID string) error { return requireUser(userID) }

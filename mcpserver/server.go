@@ -118,7 +118,7 @@ func (h *hub) authenticate(next http.Handler) http.Handler {
 			return
 		case err != nil:
 			h.log.Warn("token check failed", "err", err)
-			writeError(w, err)
+			api.WriteError(w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, d)))
@@ -131,7 +131,7 @@ func unauthorized(w http.ResponseWriter, oauthErr, code, msg string) {
 		challenge += fmt.Sprintf(`, error=%q, error_description=%q`, oauthErr, msg)
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	writeJSON(w, http.StatusUnauthorized, messages.ErrorBody{Success: false, Error: msg, Code: code})
+	api.WriteJSON(w, http.StatusUnauthorized, messages.ErrorBody{Success: false, Error: msg, Code: code})
 }
 
 // hookShutdown closes every MCP session when the HTTP server shuts down:
