@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -98,6 +99,10 @@ func serve(ctx context.Context, stop context.CancelFunc, cfg *config.Config, mod
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
+	}
+	if mode == service.ModeServe && cfg.Embedded() && in.URL != "" {
+		// A developer console on this machine: the key is already in the data dir.
+		fmt.Fprintf(os.Stderr, "connectors page: %s/ui/#key=%s&user=demo_user\n", in.URL, url.QueryEscape(cfg.APIKey))
 	}
 	select {
 	case <-ctx.Done():
