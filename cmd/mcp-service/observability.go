@@ -18,7 +18,13 @@ func observability(opts *service.Options) {
 	mcpserver.Apply(opts)
 	// The connectors page, a reference client of the public API.
 	opts.Mount = append(opts.Mount, func(r chi.Router, _ *service.Instance) {
-		r.Get("/ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently).ServeHTTP)
+		r.Get("/ui", func(w http.ResponseWriter, r *http.Request) {
+			target := "/ui/"
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery // keep an OAuth return's status=…&provider=…
+			}
+			http.Redirect(w, r, target, http.StatusMovedPermanently)
+		})
 		r.Mount("/ui/", http.StripPrefix("/ui", web.Handler()))
 	})
 	opts.Middleware = append(opts.Middleware,
