@@ -146,25 +146,31 @@ func Fail(status int, code, format string, args ...any) error {
 // Decode reads a JSON object body like every API route: 413 when too large,
 // 400 when malformed. An empty body is allowed when emptyOK.
 func Decode(r *http.Request, v any, emptyOK bool) error {
-	if r.Body == nil {
-		if emptyOK {
-			return nil
-		}
-		return errBadRequest("invalid_json", "request body is empty; a JSON object is expected")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large",
-				msg: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
-		}
-		return errBadRequest("invalid_json", "request body could not be read")
+		return err
 	}
 	if emptyOK && len(strings.TrimSpace(string(body))) == 0 {
 		return nil
 	}
 	return decodeBytes(body, v)
+}
+
+// readBody reads a request body of at most maxBody bytes: 413 beyond.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large",
+				msg: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
+		}
+		return nil, errBadRequest("invalid_json", "request body could not be read")
+	}
+	return body, nil
 }
 
 // RequireUser checks a user_id.

@@ -108,8 +108,8 @@ func ParseExecute(body []byte) (*ExecuteRequest, error) {
 
 func (s *Server) toolsExecute(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	var raw json.RawMessage
-	if err := decode(r, &raw); err != nil {
+	raw, err := readBody(r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
