@@ -23,7 +23,7 @@ func observability(opts *service.Options) {
 			if r.URL.RawQuery != "" {
 				target += "?" + r.URL.RawQuery // keep an OAuth return's status=…&provider=…
 			}
-			http.Redirect(w, r, target, http.StatusMovedPermanently)
+			http.Redirect(w, r, target, http.StatusMovedPermanently) //nolint:gosec // G710: always the local path /ui/; only the query is carried over
 		})
 		r.Mount("/ui/", http.StripPrefix("/ui", web.Handler()))
 	})
