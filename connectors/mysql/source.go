@@ -55,54 +55,40 @@ func (s *Source) Close() { _ = s.db.Close() }
 
 // Run executes one tool.
 func (s *Source) Run(ctx context.Context, tool string, params json.RawMessage, lim connectors.Limits) (*connectors.Result, error) {
-	if lim.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, lim.Timeout)
-		defer cancel()
-	}
-	switch tool {
-	case sqlconn.ToolQuery:
-		qp, err := sqlconn.DecodeQuery(params)
-		if err != nil {
-			return nil, err
-		}
-		if !s.writes {
-			if err := sqlconn.CheckReadOnly(qp.Query, sqlconn.MySQL); err != nil {
-				return nil, err
+	return sqlconn.Run(ctx, engine{s}, sqlconn.MySQL, s.writes, tool, params, lim)
+}
+
+// engine adapts a Source to sqlconn.Engine.
+type engine struct{ s *Source }
+
+func (e engine) Query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error) {
+	s := e.s
+	var res *connectors.Result
+	err := s.withConn(ctx, !s.writes, func(conn *sql.Conn) (bool, error) {
+		var bad bool
+		var err error
+		res, bad, err = s.runStatement(ctx, conn, stmt, maxRows)
+		if !bad && !s.writes && strings.Contains(strings.ToUpper(stmt), "GET_LOCK") {
+			// Named locks outlive the transaction; do not leave one on a
+			// pooled connection. A server without RELEASE_ALL_LOCKS loses
+			// the connection instead, which frees them too.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			if _, lerr := conn.ExecContext(lctx, "DO RELEASE_ALL_LOCKS()"); lerr != nil {
+				bad = true
 			}
+			cancel()
 		}
-		var res *connectors.Result
-		err = s.withConn(ctx, !s.writes, func(conn *sql.Conn) (bool, error) {
-			var bad bool
-			var err error
-			res, bad, err = s.runStatement(ctx, conn, qp.Query, sqlconn.RowCap(lim, qp.MaxRows))
-			if !bad && !s.writes && strings.Contains(strings.ToUpper(qp.Query), "GET_LOCK") {
-				// Named locks outlive the transaction; do not leave one on a
-				// pooled connection. A server without RELEASE_ALL_LOCKS loses
-				// the connection instead, which frees them too.
-				lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-				if _, lerr := conn.ExecContext(lctx, "DO RELEASE_ALL_LOCKS()"); lerr != nil {
-					bad = true
-				}
-				cancel()
-			}
-			return bad, err
-		})
-		return res, err
-	case sqlconn.ToolListTables:
-		lp, err := sqlconn.DecodeList(params)
-		if err != nil {
-			return nil, err
-		}
-		return s.listTables(ctx, lp, sqlconn.RowCap(lim, 0))
-	case sqlconn.ToolDescribe:
-		dp, err := sqlconn.DecodeDescribe(params)
-		if err != nil {
-			return nil, err
-		}
-		return s.describe(ctx, dp)
-	}
-	return nil, connectors.Errorf(connectors.KindInput, "unknown tool %q", tool)
+		return bad, err
+	})
+	return res, err
+}
+
+func (e engine) ListTables(ctx context.Context, p sqlconn.ListParams, maxRows int) (*connectors.Result, error) {
+	return e.s.listTables(ctx, p, maxRows)
+}
+
+func (e engine) Describe(ctx context.Context, p sqlconn.DescribeParams) (*connectors.Result, error) {
+	return e.s.describe(ctx, p)
 }
 
 // serverTimeout is the server-side statement limit for one call: the

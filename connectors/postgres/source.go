@@ -39,43 +39,28 @@ func (s *Source) Close() { s.pool.Close() }
 
 // Run executes one tool.
 func (s *Source) Run(ctx context.Context, tool string, params json.RawMessage, lim connectors.Limits) (*connectors.Result, error) {
-	if lim.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, lim.Timeout)
-		defer cancel()
-	}
-	switch tool {
-	case sqlconn.ToolQuery:
-		qp, err := sqlconn.DecodeQuery(params)
-		if err != nil {
-			return nil, err
-		}
-		if !s.writes {
-			if err := sqlconn.CheckReadOnly(qp.Query, sqlconn.Postgres); err != nil {
-				return nil, err
-			}
-		}
-		var res *connectors.Result
-		err = s.withConn(ctx, !s.writes, func(c *pgconn.PgConn) error {
-			var err error
-			res, err = s.runStatement(ctx, c, qp.Query, sqlconn.RowCap(lim, qp.MaxRows))
-			return err
-		})
-		return res, err
-	case sqlconn.ToolListTables:
-		lp, err := sqlconn.DecodeList(params)
-		if err != nil {
-			return nil, err
-		}
-		return s.listTables(ctx, lp, sqlconn.RowCap(lim, 0))
-	case sqlconn.ToolDescribe:
-		dp, err := sqlconn.DecodeDescribe(params)
-		if err != nil {
-			return nil, err
-		}
-		return s.describe(ctx, dp)
-	}
-	return nil, connectors.Errorf(connectors.KindInput, "unknown tool %q", tool)
+	return sqlconn.Run(ctx, engine{s}, sqlconn.Postgres, s.writes, tool, params, lim)
+}
+
+// engine adapts a Source to sqlconn.Engine.
+type engine struct{ s *Source }
+
+func (e engine) Query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error) {
+	var res *connectors.Result
+	err := e.s.withConn(ctx, !e.s.writes, func(c *pgconn.PgConn) error {
+		var err error
+		res, err = e.s.runStatement(ctx, c, stmt, maxRows)
+		return err
+	})
+	return res, err
+}
+
+func (e engine) ListTables(ctx context.Context, p sqlconn.ListParams, maxRows int) (*connectors.Result, error) {
+	return e.s.listTables(ctx, p, maxRows)
+}
+
+func (e engine) Describe(ctx context.Context, p sqlconn.DescribeParams) (*connectors.Result, error) {
+	return e.s.describe(ctx, p)
 }
 
 // serverTimeout is the statement_timeout in milliseconds for one call: the
