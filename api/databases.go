@@ -199,8 +199,10 @@ func (s *Server) Submit(ctx context.Context, j queue.Job) (string, queue.Reply, 
 	switch {
 	case errors.Is(err, queue.ErrTimeout):
 		if s.d.Statuses != nil && j.Kind == messages.KindExecute {
-			_ = s.d.Statuses.Put(context.WithoutCancel(ctx), &queue.Status{JobID: j.JobID, UserID: j.UserID,
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_ = s.d.Statuses.Create(sctx, &queue.Status{JobID: j.JobID, UserID: j.UserID,
 				Kind: j.Kind, Status: queue.StatusQueued, CreatedAt: time.Now().UTC()})
+			cancel()
 		}
 		return j.JobID, rep, &apiError{status: http.StatusGatewayTimeout, code: "worker_timeout", jobID: j.JobID,
 			msg: fmt.Sprintf("no worker answered within %s; the job is still queued, fetch its result with GET /api/jobs/%s", s.d.JobTimeout, j.JobID)}
@@ -321,6 +323,9 @@ func (s *Server) databaseDisconnect(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if err != nil {
 		status = http.StatusNotFound
+		if errors.Is(err, storage.ErrUnavailable) {
+			status = http.StatusServiceUnavailable
+		}
 	}
 	s.audit(r.Context(), "database.disconnect", req.UserID, req.DBID, status, start, "")
 	if errors.Is(err, storage.ErrNotFound) {

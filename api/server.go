@@ -260,7 +260,7 @@ func (s *Server) keepLate(jobID string, r queue.Reply) {
 	defer cancel()
 	// The request that gave up writes a "queued" status as it leaves; the
 	// late reply may overtake that write, so wait for it briefly.
-	for i := 0; i < 30; i++ {
+	for i := 0; i < 10; i++ {
 		st, err := s.d.Statuses.Lookup(ctx, jobID)
 		if err == nil {
 			if !st.Terminal() {

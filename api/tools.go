@@ -129,7 +129,7 @@ func (s *Server) toolsExecute(w http.ResponseWriter, r *http.Request) {
 	job.RequestID = middleware.GetReqID(r.Context())
 	job.Trace = r.Header.Get("traceparent")
 	now := time.Now().UTC()
-	if err := s.d.Statuses.Put(r.Context(), &queue.Status{JobID: job.JobID, UserID: req.UserID, Kind: job.Kind,
+	if err := s.d.Statuses.Create(r.Context(), &queue.Status{JobID: job.JobID, UserID: req.UserID, Kind: job.Kind,
 		Status: queue.StatusQueued, CreatedAt: now}); err != nil {
 		writeError(w, errUnavailable("broker_unavailable", "the job status store is unavailable"))
 		return

@@ -83,7 +83,8 @@ func (d *Dispatcher) onReply(m *nats.Msg) {
 	}
 	// A duplicate reply (a redelivered job) or one after the caller gave up.
 	if d.Late != nil {
-		d.Late(jobID, r)
+		// Never on this goroutine: it delivers every reply of the node.
+		go d.Late(jobID, r)
 	}
 }
 
@@ -170,12 +171,16 @@ func (d *Dispatcher) Request(ctx context.Context, j Job) (Reply, error) {
 	default:
 	}
 	forget()
+	// Was the job stored? A late acknowledgement is the usual case when
+	// JetStream is slow: when in doubt, answer with the job id (504), never
+	// "nothing was queued", so a retry does not run the job twice.
 	select {
 	case <-fut.Ok():
 		return Reply{}, ErrTimeout
-	default:
-		// Not even acknowledged by JetStream: nothing is queued.
-		return Reply{}, fmt.Errorf("%w: the job stream did not acknowledge the job", ErrUnavailable)
+	case err := <-fut.Err():
+		return Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+	case <-time.After(time.Second):
+		return Reply{}, ErrTimeout
 	}
 }
 

@@ -124,6 +124,19 @@ func (s *Statuses) Put(ctx context.Context, st *Status) error {
 	return fmt.Errorf("queue: job status of %s keeps changing", st.JobID)
 }
 
+// Create stores a status only if the job has none yet (one round trip). Use
+// it for a first "queued": it never moves a job's status backwards.
+func (s *Statuses) Create(ctx context.Context, st *Status) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := s.kv.Create(ctx, st.JobID, b); err != nil && !isConflict(err) {
+		return err
+	}
+	return nil
+}
+
 func isConflict(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }

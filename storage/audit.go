@@ -38,6 +38,7 @@ type Auditor struct {
 	coll    *mongo.Collection
 	log     *slog.Logger
 	ch      chan AuditEntry
+	done    chan struct{} // closed by Close; ch is never closed, so Record never panics
 	dropped atomic.Int64
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -53,7 +54,7 @@ func (m *Mongo) NewAuditor(ctx context.Context, sizeBytes int64, log *slog.Logge
 	if err != nil && (!errors.As(err, &ce) || ce.Code != 48) { // 48: NamespaceExists
 		return nil, m.wrap("create audit collection", err)
 	}
-	a := &Auditor{coll: m.db.Collection(CollAudit), log: log, ch: make(chan AuditEntry, 8192)}
+	a := &Auditor{coll: m.db.Collection(CollAudit), log: log, ch: make(chan AuditEntry, 8192), done: make(chan struct{})}
 	a.wg.Add(1)
 	go a.run()
 	return a, nil
@@ -63,6 +64,11 @@ func (m *Mongo) NewAuditor(ctx context.Context, sizeBytes int64, log *slog.Logge
 func (a *Auditor) Record(e AuditEntry) {
 	if e.At.IsZero() {
 		e.At = time.Now().UTC()
+	}
+	select {
+	case <-a.done:
+		return // closed: a request that outlived the shutdown
+	default:
 	}
 	select {
 	case a.ch <- e:
@@ -94,11 +100,20 @@ func (a *Auditor) run() {
 	defer t.Stop()
 	for {
 		select {
-		case e, ok := <-a.ch:
-			if !ok {
-				flush()
-				return
+		case <-a.done:
+			for {
+				select {
+				case e := <-a.ch:
+					batch = append(batch, e)
+					if len(batch) == cap(batch) {
+						flush()
+					}
+				default:
+					flush()
+					return
+				}
 			}
+		case e := <-a.ch:
 			batch = append(batch, e)
 			if len(batch) == cap(batch) {
 				flush()
@@ -111,7 +126,7 @@ func (a *Auditor) run() {
 
 // Close writes what is queued and stops.
 func (a *Auditor) Close() {
-	a.once.Do(func() { close(a.ch) })
+	a.once.Do(func() { close(a.done) })
 	a.wg.Wait()
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
 // Collection names, as the design document fixes them.
@@ -175,21 +176,12 @@ func (m *Mongo) wrap(op string, err error) error {
 }
 
 func isServerSelection(err error) bool {
-	var se mongo.ServerError
-	if errors.As(err, &se) {
-		return false
-	}
-	var ce mongo.CommandError
-	if errors.As(err, &ce) {
-		return false
-	}
-	var we mongo.WriteException
-	if errors.As(err, &we) {
-		return false
-	}
-	// Anything else from the driver that is not a server answer is a
-	// connectivity problem (server selection, pool closed).
-	return true
+	var sse topology.ServerSelectionError
+	var psse *topology.ServerSelectionError
+	var ce topology.ConnectionError
+	return errors.As(err, &sse) || errors.As(err, &psse) || errors.As(err, &ce) ||
+		errors.Is(err, topology.ErrTopologyClosed) || errors.Is(err, topology.ErrPoolClosed) ||
+		errors.Is(err, topology.ErrServerClosed)
 }
 
 // Ping checks the server answers.

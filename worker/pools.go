@@ -88,6 +88,7 @@ func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(contex
 
 // Close closes the Source of one database, if open.
 func (p *Pools) Close(dbID string) {
+	p.opens.Delete(dbID)
 	p.mu.Lock()
 	e, ok := p.byID[dbID]
 	delete(p.byID, dbID)
@@ -117,6 +118,7 @@ func (p *Pools) Sweep() {
 		if time.Since(e.lastUsed) > p.idle {
 			stale = append(stale, e.src)
 			delete(p.byID, id)
+			p.opens.Delete(id)
 		}
 	}
 	p.mu.Unlock()

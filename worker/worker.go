@@ -93,6 +93,7 @@ type Worker struct {
 	inflight sync.WaitGroup
 	mu       sync.Mutex
 	active   int
+	stopping bool // the drain began: no new job starts
 }
 
 // New returns a worker with no handlers.
@@ -141,8 +142,24 @@ func (w *Worker) Run(ctx, drainCtx context.Context) error {
 		sem := make(chan struct{}, w.opts.Concurrency)
 		kind, h := kind, h
 		cc, err := cons.Consume(func(m jetstream.Msg) {
-			sem <- struct{}{}
+			select {
+			case sem <- struct{}{}:
+			default:
+				// Every handler is busy: keep this prefetched job from
+				// passing its ack wait (and going to another worker too)
+				// while it waits for a slot.
+				_ = m.InProgress()
+				sem <- struct{}{}
+			}
+			w.mu.Lock()
+			if w.stopping {
+				w.mu.Unlock()
+				<-sem
+				_ = m.Nak() // fetched after the drain began: another worker takes it
+				return
+			}
 			w.inflight.Add(1)
+			w.mu.Unlock()
 			go func() {
 				defer func() { <-sem; w.inflight.Done() }()
 				w.handle(drainCtx, kind, h, m)
@@ -165,6 +182,9 @@ func (w *Worker) Run(ctx, drainCtx context.Context) error {
 	for _, cc := range ccs {
 		cc.Stop()
 	}
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
 	done := make(chan struct{})
 	go func() { w.inflight.Wait(); close(done) }()
 	select {
@@ -237,16 +257,19 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	}
 
 	hctx, cancel := context.WithTimeout(ctx, w.opts.JobTimeout)
-	stopProgress := w.progress(hctx, m)
+	// Progress reports go on until the job is acked, termed or naked:
+	// finishing (the status write) can take a while too.
+	stopProgress := w.progress(ctx, m)
+	defer stopProgress()
 	start := time.Now()
 	out := w.safeHandle(hctx, h, job, attempt)
-	stopProgress()
 	cancel()
 
 	if w.opts.Observe != nil {
 		outcome := messages.OutcomeOK
 		switch {
-		case out.Err != nil && out.Err.Retry && attempt < w.opts.MaxDeliver:
+		case out.Err != nil && out.Err.Retry && attempt < w.opts.MaxDeliver &&
+			(async || deadline.IsZero() || time.Until(deadline) > out.Err.Delay+2*time.Second):
 			outcome = "retry"
 		case out.Err != nil:
 			outcome = out.Err.Code
@@ -260,7 +283,8 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 		_ = m.Nak()
 		return
 	}
-	if out.Err != nil && out.Err.Retry && attempt < w.opts.MaxDeliver {
+	if out.Err != nil && out.Err.Retry && attempt < w.opts.MaxDeliver &&
+		(async || deadline.IsZero() || time.Until(deadline) > out.Err.Delay+2*time.Second) {
 		log.Info("retrying job later", "attempt", attempt, "err", out.Err.Msg, "delay", out.Err.Delay)
 		_ = m.NakWithDelay(out.Err.Delay)
 		return

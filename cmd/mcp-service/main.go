@@ -101,8 +101,14 @@ func serve(ctx context.Context, stop context.CancelFunc, cfg *config.Config, mod
 		return 1
 	}
 	if mode == service.ModeServe && cfg.Embedded() && in.URL != "" {
-		// A developer console on this machine: the key is already in the data dir.
-		fmt.Fprintf(os.Stderr, "connectors page: %s/ui/#key=%s&user=demo_user\n", in.URL, url.QueryEscape(cfg.APIKey))
+		if _, set := os.LookupEnv("AGENT_API_KEY"); !set {
+			// A developer console on this machine: the generated key is
+			// already in the data dir. A key set in the environment (a
+			// deployment) is never printed.
+			fmt.Fprintf(os.Stderr, "connectors page: %s/ui/#key=%s&user=demo_user\n", in.URL, url.QueryEscape(cfg.APIKey))
+		} else {
+			fmt.Fprintf(os.Stderr, "connectors page: %s/ui/ (sign in with AGENT_API_KEY)\n", in.URL)
+		}
 	}
 	select {
 	case <-ctx.Done():
