@@ -1,0 +1,144 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/openanalyst/mcp-integration-service/embedded"
+	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/storage"
+)
+
+// The storage code runs against the embedded FerretDB, so nothing that only
+// real MongoDB supports creeps in.
+var uri string
+
+func TestMain(m *testing.M) {
+	dir, _ := os.MkdirTemp("", "storage-test-")
+	f, err := embedded.StartFerret(context.Background(), dir, 0, nil)
+	if err != nil {
+		panic(err)
+	}
+	uri = f.URI()
+	code := m.Run()
+	_ = f.Close()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func open(t *testing.T) *storage.Mongo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := storage.Open(ctx, uri, "st_"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.DB().Drop(context.Background()); _ = m.Close(context.Background()) })
+	return m
+}
+
+func TestDatabasesAreScopedByUser(t *testing.T) {
+	t.Parallel()
+	m := open(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	d := &storage.Database{ID: "db_1", UserID: "alice", DBType: "postgres", Name: "A", Password: "tok", Status: "connected", CreatedAt: now, UpdatedAt: now}
+	if err := m.InsertDatabase(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.GetDatabase(ctx, "bob", "db_1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("bob reads alice's database: %v", err)
+	}
+	if err := m.DeleteDatabase(ctx, "bob", "db_1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("bob deletes alice's database: %v", err)
+	}
+	if l, _ := m.ListDatabases(ctx, "bob"); len(l) != 0 {
+		t.Fatalf("bob lists %d", len(l))
+	}
+	got, err := m.GetDatabase(ctx, "alice", "db_1")
+	if err != nil || got.Name != "A" || !got.CreatedAt.Equal(now) {
+		t.Fatalf("alice: %+v %v", got, err)
+	}
+	if err := m.DeleteDatabase(ctx, "alice", "db_1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.GetDatabase(ctx, "alice", "db_1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("deleted database still there: %v", err)
+	}
+}
+
+func TestAuditorAfterCloseDoesNotPanic(t *testing.T) {
+	t.Parallel()
+	m := open(t)
+	a, err := m.NewAuditor(context.Background(), 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Record(storage.AuditEntry{UserID: "u", Action: "tool.execute", Target: "DB_QUERY_db_1", Outcome: "ok", Status: 200})
+	a.Close()
+	a.Record(storage.AuditEntry{UserID: "u", Action: "late"}) // a request that outlived the shutdown
+	entries, err := m.AuditLog(context.Background(), "u", 10)
+	if err != nil || len(entries) != 1 || entries[0].Action != "tool.execute" {
+		t.Fatalf("audit log after close: %+v %v", entries, err)
+	}
+}
+
+func TestRotateCredentials(t *testing.T) {
+	t.Parallel()
+	m := open(t)
+	ctx := context.Background()
+	oldKey, _ := keyring.Generate()
+	newKey, _ := keyring.Generate()
+	oldRing, _ := keyring.Parse(oldKey)
+	tok, _ := oldRing.Seal([]byte("pw"))
+	if err := m.InsertDatabase(ctx, &storage.Database{ID: "db_r", UserID: "u", DBType: "postgres", Password: tok}); err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := keyring.Parse(newKey + "," + oldKey)
+	res, err := m.RotateCredentials(ctx, ring, nil)
+	if err != nil || res.Rotated != 1 || res.Failed != 0 {
+		t.Fatalf("first run: %+v %v", res, err)
+	}
+	res, err = m.RotateCredentials(ctx, ring, nil)
+	if err != nil || res.Rotated != 0 || res.Current != 1 {
+		t.Fatalf("second run is not a no-op: %+v %v", res, err)
+	}
+	var raw bson.M
+	_ = m.DB().Collection(storage.CollDatabases).FindOne(ctx, bson.M{"_id": "db_r"}).Decode(&raw)
+	if !ring.IsPrimary(raw["password"].(string)) {
+		t.Fatal("not re-encrypted with the first key")
+	}
+}
+
+// A server that is gone is ErrUnavailable (503), within the operation
+// timeout; a decode problem is not.
+func TestUnavailableIsClassified(t *testing.T) {
+	t.Parallel()
+	f, err := embedded.StartFerret(context.Background(), t.TempDir(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := storage.Open(ctx, f.URI(), "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	m.Timeout = 2 * time.Second
+	_ = f.Close()
+	start := time.Now()
+	if _, err := m.ListDatabases(ctx, "u"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable, got %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("took %s", took)
+	}
+}
