@@ -200,7 +200,3 @@ func (s *Server) Execute(ctx context.Context, userID, action string, params json
 	s.audit(ctx, "tool.execute", userID, action, status, start, jobID)
 	return rep, err
 }
-
-// ToolsChanged announces that a user's tool list changed (a database or an
-// app was connected or removed).
-func (s *Server) ToolsChanged(userID string) { s.toolsChanged(userID) }

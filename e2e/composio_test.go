@@ -183,7 +183,8 @@ func toolsOf(t *testing.T, b *servicetest.Bundle, user string) map[string]toolEn
 	return m
 }
 
-func execute(t *testing.T, b *servicetest.Bundle, user, action string, params map[string]any) *servicetest.Response {
+// execute runs a tool through POST /api/tools/execute.
+func execute(t *testing.T, b *servicetest.Bundle, user, action string, params any) *servicetest.Response {
 	t.Helper()
 	return b.Do(t, "POST", "/api/tools/execute", map[string]any{"user_id": user, "action": action, "params": params})
 }

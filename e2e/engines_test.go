@@ -21,11 +21,6 @@ import (
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
 )
 
-func runTool(t *testing.T, b *servicetest.Bundle, user, action string, params any) *servicetest.Response {
-	t.Helper()
-	return b.Do(t, "POST", "/api/tools/execute", map[string]any{"user_id": user, "action": action, "params": params})
-}
-
 func toolNames(t *testing.T, b *servicetest.Bundle, user string) string {
 	t.Helper()
 	var names []string
@@ -54,20 +49,20 @@ func TestRedisThroughREST(t *testing.T) {
 	if names := toolNames(t, shared, user); !strings.Contains(names, "DB_QUERY_"+dbID) || !strings.Contains(names, "DB_LIST_KEYS_"+dbID) {
 		t.Fatalf("tools: %s", names)
 	}
-	r := runTool(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"command": "HGETALL", "args": []string{key}}).Expect(t, 200)
+	r := execute(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"command": "HGETALL", "args": []string{key}}).Expect(t, 200)
 	var res struct {
 		Result map[string]string `json:"result"`
 	}
 	if err := json.Unmarshal(r.Body, &res); err != nil || res.Result["name"] != "Black Friday" || res.Result["spend"] != "5000" {
 		t.Fatalf("HGETALL: %s", r.Body)
 	}
-	runTool(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"command": "HGET " + key + ` "name"`}).Expect(t, 200)
-	keys := runTool(t, shared, user, "DB_LIST_KEYS_"+dbID, map[string]any{"pattern": key + "*"}).Expect(t, 200)
+	execute(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"command": "HGET " + key + ` "name"`}).Expect(t, 200)
+	keys := execute(t, shared, user, "DB_LIST_KEYS_"+dbID, map[string]any{"pattern": key + "*"}).Expect(t, 200)
 	if !strings.Contains(string(keys.Body), key) {
 		t.Fatalf("DB_LIST_KEYS: %s", keys.Body)
 	}
 	for _, cmd := range []map[string]any{{"command": "SET", "args": []string{key + "-w", "x"}}, {"command": "DEL " + key}, {"command": "FLUSHALL"}} {
-		w := runTool(t, shared, user, "DB_QUERY_"+dbID, cmd).Expect(t, http.StatusUnprocessableEntity)
+		w := execute(t, shared, user, "DB_QUERY_"+dbID, cmd).Expect(t, http.StatusUnprocessableEntity)
 		if !strings.Contains(w.Str("error"), "not allowed") {
 			t.Fatalf("%v: %s", cmd, w.Body)
 		}
@@ -106,7 +101,7 @@ func TestMongoThroughREST(t *testing.T) {
 	if names := toolNames(t, shared, user); !strings.Contains(names, "DB_LIST_COLLECTIONS_"+dbID) {
 		t.Fatalf("tools: %s", names)
 	}
-	r := runTool(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"collection": "campaigns",
+	r := execute(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"collection": "campaigns",
 		"filter": map[string]any{"spend": map[string]any{"$gt": 4000}}, "sort": map[string]any{"spend": -1}, "limit": 10}).Expect(t, 200)
 	body := string(r.Body)
 	if !strings.Contains(body, `"$oid":"`+firstID+`"`) || !strings.Contains(body, "Black Friday") || strings.Contains(body, "Holiday") ||
@@ -114,17 +109,17 @@ func TestMongoThroughREST(t *testing.T) {
 		t.Fatalf("find: %s", body)
 	}
 	// The ObjectId from a result works in the next filter.
-	again := runTool(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"collection": "campaigns",
+	again := execute(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"collection": "campaigns",
 		"filter": map[string]any{"_id": map[string]any{"$oid": firstID}}}).Expect(t, 200)
 	if again.JSON["row_count"] != 1.0 {
 		t.Fatalf("find by $oid: %s", again.Body)
 	}
-	agg := runTool(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"collection": "campaigns",
+	agg := execute(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"collection": "campaigns",
 		"pipeline": []any{map[string]any{"$group": map[string]any{"_id": nil, "total": map[string]any{"$sum": "$spend"}}}}}).Expect(t, 200)
 	if !strings.Contains(string(agg.Body), `"total":8000`) {
 		t.Fatalf("aggregate: %s", agg.Body)
 	}
-	out := runTool(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"collection": "campaigns",
+	out := execute(t, shared, user, "DB_QUERY_"+dbID, map[string]any{"collection": "campaigns",
 		"pipeline": []any{map[string]any{"$match": map[string]any{}}, map[string]any{"$out": "stolen"}}}).Expect(t, http.StatusUnprocessableEntity)
 	if !strings.Contains(out.Str("error"), "$out") {
 		t.Fatalf("$out: %s", out.Body)
@@ -166,20 +161,20 @@ func TestLimitsThroughREST(t *testing.T) {
 	before := conns()
 
 	// Row cap.
-	capped := runTool(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT g FROM generate_series(1,2500) g"}).Expect(t, 200)
+	capped := execute(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT g FROM generate_series(1,2500) g"}).Expect(t, 200)
 	if capped.JSON["row_count"] != 1000.0 || capped.JSON["truncated"] != true || len(capped.JSON["result"].([]any)) != 1000 {
 		t.Fatalf("row cap: row_count=%v truncated=%v", capped.JSON["row_count"], capped.JSON["truncated"])
 	}
-	more := runTool(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT g FROM generate_series(1,2500) g", "max_rows": 5000}).Expect(t, 200)
+	more := execute(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT g FROM generate_series(1,2500) g", "max_rows": 5000}).Expect(t, 200)
 	if more.JSON["row_count"] != 2500.0 || more.JSON["truncated"] != false {
 		t.Fatalf("max_rows 5000: row_count=%v truncated=%v", more.JSON["row_count"], more.JSON["truncated"])
 	}
 	// Statement timeout, and the pool stays healthy.
-	slow := runTool(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT pg_sleep(10)"}).Expect(t, http.StatusUnprocessableEntity)
+	slow := execute(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT pg_sleep(10)"}).Expect(t, http.StatusUnprocessableEntity)
 	if slow.Str("code") != "query_timeout" {
 		t.Fatalf("timeout: %s", slow.Body)
 	}
-	runTool(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT 1 AS ok"}).Expect(t, 200)
+	execute(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT 1 AS ok"}).Expect(t, 200)
 
 	// 10,000 executes open no more connections than the pool size.
 	var peak atomic.Int64
@@ -208,7 +203,7 @@ func TestLimitsThroughREST(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= total {
-				r := runTool(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT 1"})
+				r := execute(t, b, user, "DB_QUERY_"+dbID, map[string]any{"query": "SELECT 1"})
 				if r.Status != 200 {
 					failed.CompareAndSwap(nil, string(r.Body))
 					return

@@ -49,8 +49,7 @@ func mcpMint(t *testing.T, b *servicetest.Bundle, user string, ttlSeconds int) (
 // connectPG connects the local PostgreSQL for a user and returns its db_id.
 func mcpConnectDB(t *testing.T, b *servicetest.Bundle, user string) string {
 	t.Helper()
-	r := b.Do(t, "POST", "/api/databases/connect", pgConnectBody(t, user, "unused")).Expect(t, http.StatusOK)
-	return r.Str("db_id")
+	return connectPG(t, b, user, "unused")
 }
 
 // mcpBearer adds the token to every request of the MCP client and reports when

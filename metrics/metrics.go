@@ -45,9 +45,6 @@ func New() *Metrics {
 	return m
 }
 
-// Registry exposes the registry, for tests.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // Handler serves the metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

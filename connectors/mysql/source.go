@@ -256,20 +256,7 @@ func (s *Source) runStatement(ctx context.Context, conn *sql.Conn, query string,
 					size += len(b) * 4 / 3
 				}
 			}
-			w.Grow(size + 2)
-			mark, n := w.Mark(), w.Rows()
-			w.BeginRow()
-			for i, v := range vals {
-				w.Col(i)
-				if v == nil {
-					w.Buf = sqlconn.AppendNull(w.Buf)
-				} else {
-					w.Buf = encs[i](w.Buf, v)
-				}
-			}
-			w.EndRow()
-			if w.Full() {
-				w.Reset(mark, n)
+			if !sqlconn.AppendRow(w, vals, isNull, encs, size+2) {
 				truncated = true
 				break
 			}
@@ -348,3 +335,6 @@ func (s *Source) runErr(ctx context.Context, err error) error {
 	}
 	return connectErr(err, s.password)
 }
+
+// isNull reports a NULL column.
+func isNull(v driver.Value) bool { return v == nil }

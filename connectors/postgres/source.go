@@ -170,20 +170,7 @@ func (s *Source) runStatement(ctx context.Context, pc *pgconn.PgConn, sql string
 		for _, v := range vals {
 			size += len(v)
 		}
-		w.Grow(size*4/3 + 16*len(vals) + 2)
-		mark, n := w.Mark(), w.Rows()
-		w.BeginRow()
-		for i, v := range vals {
-			w.Col(i)
-			if v == nil {
-				w.Buf = sqlconn.AppendNull(w.Buf)
-			} else {
-				w.Buf = encs[i](w.Buf, v)
-			}
-		}
-		w.EndRow()
-		if w.Full() {
-			w.Reset(mark, n)
+		if !sqlconn.AppendRow(w, vals, isNull, encs, size*4/3+16*len(vals)+2) {
 			truncated = true
 			break
 		}
@@ -234,3 +221,6 @@ func (s *Source) runErr(ctx context.Context, err error) error {
 	}
 	return &connectors.Error{Kind: connectors.KindUnavailable, Msg: "PostgreSQL connection failed: " + sqlconn.Scrub(err.Error(), s.password), Err: err}
 }
+
+// isNull reports a NULL column: pgconn gives it as a nil slice.
+func isNull(v []byte) bool { return v == nil }

@@ -271,3 +271,27 @@ func IsJSONNumber(b []byte) bool {
 	}
 	return i == n
 }
+
+// AppendRow encodes one row with per-column encoders, null where isNull
+// says so. A row that would push the result past MaxBodyBytes is taken back
+// and AppendRow reports false: the result is then truncated before it.
+// sizeHint is the expected encoded size of the row.
+func AppendRow[V any, E ~func([]byte, V) []byte](w *RowWriter, vals []V, isNull func(V) bool, encs []E, sizeHint int) bool {
+	w.Grow(sizeHint)
+	mark, n := w.Mark(), w.Rows()
+	w.BeginRow()
+	for i, v := range vals {
+		w.Col(i)
+		if isNull(v) {
+			w.Buf = AppendNull(w.Buf)
+		} else {
+			w.Buf = encs[i](w.Buf, v)
+		}
+	}
+	w.EndRow()
+	if w.Full() {
+		w.Reset(mark, n)
+		return false
+	}
+	return true
+}
