@@ -13,6 +13,9 @@ type Engine interface {
 	// Query runs one statement (already checked when the connection is
 	// read-only), returning at most maxRows rows.
 	Query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error)
+	// CheckReadOnly refuses, with a KindQuery error, a statement that a
+	// read-only connection must not run. Each dialect owns its guard.
+	CheckReadOnly(stmt string) error
 	ListTables(ctx context.Context, p ListParams, maxRows int) (*connectors.Result, error)
 	Describe(ctx context.Context, p DescribeParams) (*connectors.Result, error)
 }
@@ -33,7 +36,7 @@ func Run(ctx context.Context, e Engine, d Dialect, writes bool, tool string, par
 			return nil, err
 		}
 		if !writes {
-			if err := CheckReadOnly(qp.Query, d); err != nil {
+			if err := e.CheckReadOnly(qp.Query); err != nil {
 				return nil, err
 			}
 		}
