@@ -76,6 +76,12 @@ type Options struct {
 // DialContextFunc dials a network address.
 type DialContextFunc func(ctx context.Context, network, addr string) (netConn, error)
 
+// MaxResultBytes caps the encoded body of one tool call's result, for every
+// connector. It sits well below the job bus's maximum payload (8 MiB on the
+// embedded server and in deploy/), so that a reply always fits: a larger
+// result is cut at a whole row or element and marked truncated.
+const MaxResultBytes = 4 << 20
+
 // Limits bound one tool call.
 type Limits struct {
 	MaxRows int           // rows returned at most; more sets Result.Truncated

@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/openanalyst/mcp-integration-service/connectors"
 )
 
 // MaxBodyBytes caps the encoded rows of one call. A result that grows past it
 // is cut at the last whole row and marked truncated, so one huge result
-// cannot exhaust the worker's memory.
-const MaxBodyBytes = 32 << 20
+// cannot exhaust the worker's memory or exceed the bus's payload limit.
+const MaxBodyBytes = connectors.MaxResultBytes
 
 // pooledCap is the largest buffer returned to the pool; bigger ones are left
 // to the garbage collector so that one large result does not stay pinned.
