@@ -266,13 +266,13 @@ func (s *Server) databaseConnect(w http.ResponseWriter, r *http.Request) {
 		Host: p.Host, Port: p.Port, Database: p.Database, Username: p.Username, SSL: p.SSL,
 		AllowWrites: p.AllowWrites, Status: storage.StatusConnected, CreatedAt: now, UpdatedAt: now}
 	if p.Password != "" {
-		if rec.Password, err = s.d.Ring.Seal([]byte(p.Password)); err != nil {
+		if rec.Password, err = s.d.Ring.SealBound(storage.CredentialBinding(rec, storage.FieldPassword), []byte(p.Password)); err != nil {
 			writeError(w, err)
 			return
 		}
 	}
 	if p.ConnectionString != "" {
-		if rec.ConnectionString, err = s.d.Ring.Seal([]byte(p.ConnectionString)); err != nil {
+		if rec.ConnectionString, err = s.d.Ring.SealBound(storage.CredentialBinding(rec, storage.FieldConnectionString), []byte(p.ConnectionString)); err != nil {
 			writeError(w, err)
 			return
 		}

@@ -76,3 +76,54 @@ func (r *Keyring) Primary() []byte {
 	k := *r.keys[0]
 	return k[:]
 }
+
+// boundMagic starts the plaintext of a token sealed by SealBound. A NUL byte
+// cannot start a legacy credential (a password or a URI typed into a form),
+// so the two formats never collide.
+const boundMagic = "\x00mcp-bound-v1\x00"
+
+// ErrBinding is returned when a token opens but was sealed for another
+// record: a token copied from one record to another does not decrypt there.
+var ErrBinding = errors.New("keyring: token was sealed for another record")
+
+// SealBound encrypts plain together with binding (for a stored credential,
+// the record's user, id and field), so that OpenBound gives the secret back
+// only for the same binding.
+func (r *Keyring) SealBound(binding string, plain []byte) (string, error) {
+	msg := make([]byte, 0, len(boundMagic)+len(binding)+1+len(plain))
+	msg = append(msg, boundMagic...)
+	msg = append(msg, binding...)
+	msg = append(msg, 0)
+	msg = append(msg, plain...)
+	return r.Seal(msg)
+}
+
+// OpenBound decrypts a token sealed by SealBound and checks its binding.
+// A token sealed before bindings existed (plain Seal) still opens, so that
+// existing data keeps working; rotate-keys re-seals it bound (see Bound).
+func (r *Keyring) OpenBound(binding, token string) ([]byte, error) {
+	msg, err := r.Open(token)
+	if err != nil {
+		return nil, err
+	}
+	rest, ok := strings.CutPrefix(string(msg), boundMagic)
+	if !ok {
+		return msg, nil // legacy, unbound
+	}
+	got, secret, ok := strings.Cut(rest, "\x00")
+	if !ok || got != binding {
+		return nil, ErrBinding
+	}
+	return []byte(secret), nil
+}
+
+// IsCurrent reports whether a token is sealed with the primary key and bound
+// to binding, so that rotation can skip it.
+func (r *Keyring) IsCurrent(binding, token string) bool {
+	msg := fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[:1])
+	if msg == nil {
+		return false
+	}
+	rest, ok := strings.CutPrefix(string(msg), boundMagic)
+	return ok && strings.HasPrefix(rest, binding+"\x00")
+}

@@ -52,3 +52,33 @@ func TestParseErrorsHideKey(t *testing.T) {
 		t.Fatal("empty ring accepted")
 	}
 }
+
+// A bound token opens only for its binding, a copied one is refused, and a
+// legacy (unbound) token still opens so that existing data keeps working.
+func TestBinding(t *testing.T) {
+	t.Parallel()
+	k, _ := Generate()
+	r, _ := Parse(k)
+	tok, err := r.SealBound("db/alice/db_1/password", []byte("s3cret\x00with nul"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.OpenBound("db/alice/db_1/password", tok); err != nil || string(got) != "s3cret\x00with nul" {
+		t.Fatalf("own binding: %q %v", got, err)
+	}
+	for _, b := range []string{"db/alice/db_2/password", "db/mallory/db_1/password", "db/alice/db_1/connection_string", "", "db/alice/db_1/password\x00"} {
+		if _, err := r.OpenBound(b, tok); err != ErrBinding {
+			t.Errorf("binding %q: err = %v, want ErrBinding", b, err)
+		}
+	}
+	if !r.IsCurrent("db/alice/db_1/password", tok) || r.IsCurrent("db/alice/db_2/password", tok) {
+		t.Error("IsCurrent does not follow the binding")
+	}
+	legacy, _ := r.Seal([]byte("old"))
+	if got, err := r.OpenBound("db/alice/db_1/password", legacy); err != nil || string(got) != "old" {
+		t.Fatalf("legacy token: %q %v", got, err)
+	}
+	if r.IsCurrent("db/alice/db_1/password", legacy) {
+		t.Error("a legacy token must be re-sealed by rotation")
+	}
+}

@@ -7,12 +7,25 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Resealer re-encrypts one credential token with the primary key. It reports
-// whether the token already uses the primary key.
+// Resealer re-encrypts one credential token with the primary key, bound to
+// its record. It reports whether the token is already current.
 type Resealer interface {
-	IsPrimary(token string) bool
-	Open(token string) ([]byte, error)
-	Seal(plain []byte) (string, error)
+	IsCurrent(binding, token string) bool
+	OpenBound(binding, token string) ([]byte, error)
+	SealBound(binding string, plain []byte) (string, error)
+}
+
+// Credential field names, as stored and as bound into sealed tokens.
+const (
+	FieldPassword         = "password"
+	FieldConnectionString = "connection_string"
+)
+
+// CredentialBinding names what a stored credential is sealed for: its
+// owner, its record and its field. A token copied to another record, or a
+// record moved to another user, no longer opens.
+func CredentialBinding(d *Database, field string) string {
+	return "db/" + d.UserID + "/" + d.ID + "/" + field
 }
 
 // RotateResult counts what RotateCredentials did.
@@ -40,16 +53,17 @@ func (m *Mongo) RotateCredentials(ctx context.Context, r Resealer, progress func
 		set := bson.M{}
 		filter := bson.M{"_id": d.ID, "user_id": d.UserID}
 		var rowErr error
-		for field, tok := range map[string]string{"password": d.Password, "connection_string": d.ConnectionString} {
-			if tok == "" || r.IsPrimary(tok) {
+		for field, tok := range map[string]string{FieldPassword: d.Password, FieldConnectionString: d.ConnectionString} {
+			binding := CredentialBinding(&d, field)
+			if tok == "" || r.IsCurrent(binding, tok) {
 				continue
 			}
-			plain, err := r.Open(tok)
+			plain, err := r.OpenBound(binding, tok)
 			if err != nil {
-				rowErr = fmt.Errorf("%s cannot be decrypted with any configured key", field)
+				rowErr = fmt.Errorf("%s cannot be decrypted for this record with any configured key", field)
 				break
 			}
-			sealed, err := r.Seal(plain)
+			sealed, err := r.SealBound(binding, plain)
 			if err != nil {
 				rowErr = err
 				break

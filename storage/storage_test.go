@@ -113,8 +113,20 @@ func TestRotateCredentials(t *testing.T) {
 	}
 	var raw bson.M
 	_ = m.DB().Collection(storage.CollDatabases).FindOne(ctx, bson.M{"_id": "db_r"}).Decode(&raw)
-	if !ring.IsPrimary(raw["password"].(string)) {
-		t.Fatal("not re-encrypted with the first key")
+	tok = raw["password"].(string)
+	rec := &storage.Database{ID: "db_r", UserID: "u"}
+	if !ring.IsCurrent(storage.CredentialBinding(rec, storage.FieldPassword), tok) {
+		t.Fatal("not re-encrypted with the first key, bound to its record")
+	}
+	// The rotated token opens for its own record only: copied to another
+	// record, or with the record moved to another user, it does not.
+	if pw, err := ring.OpenBound(storage.CredentialBinding(rec, storage.FieldPassword), tok); err != nil || string(pw) != "pw" {
+		t.Fatalf("own record: %q %v", pw, err)
+	}
+	for _, other := range []*storage.Database{{ID: "db_other", UserID: "u"}, {ID: "db_r", UserID: "attacker"}} {
+		if _, err := ring.OpenBound(storage.CredentialBinding(other, storage.FieldPassword), tok); !errors.Is(err, keyring.ErrBinding) {
+			t.Fatalf("token opened for %+v: %v", other, err)
+		}
 	}
 }
 

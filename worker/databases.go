@@ -53,14 +53,14 @@ func ParamsOf(rec *storage.Database, ring *keyring.Keyring) (connectors.Params, 
 	p := connectors.Params{Host: rec.Host, Port: rec.Port, Database: rec.Database, Username: rec.Username,
 		SSL: rec.SSL, AllowWrites: rec.AllowWrites}
 	if rec.Password != "" {
-		b, err := ring.Open(rec.Password)
+		b, err := ring.OpenBound(storage.CredentialBinding(rec, storage.FieldPassword), rec.Password)
 		if err != nil {
 			return p, err
 		}
 		p.Password = string(b)
 	}
 	if rec.ConnectionString != "" {
-		b, err := ring.Open(rec.ConnectionString)
+		b, err := ring.OpenBound(storage.CredentialBinding(rec, storage.FieldConnectionString), rec.ConnectionString)
 		if err != nil {
 			return p, err
 		}
