@@ -125,7 +125,7 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 		return nil, p, errBadRequest("invalid_field", "%s", err.Error())
 	}
 	if p.Host != "" {
-		if err := s.d.Policy.CheckHost(ctx, p.Host); err != nil {
+		if err := s.d.Policy.CheckHost(ctx, p.Host, p.Port); err != nil {
 			var ce *connectors.Error
 			if errors.As(err, &ce) && ce.Kind == connectors.KindPolicy {
 				return nil, p, errBadRequest("host_not_allowed", "%s", ce.Msg)

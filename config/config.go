@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -21,12 +23,13 @@ var Env = []Var{
 	{"MCP_SERVICE_HOST", "0.0.0.0", "API listen host"},
 	{"MCP_SERVICE_PORT", "8001", "API listen port"},
 	{"MCP_DATA_DIR", "./data", "local state directory (embedded servers, generated keys)"},
-	{"MCP_EMBEDDED_NATS_PORT", "14222", "port of the embedded NATS server (loopback only)"},
-	{"MCP_EMBEDDED_MONGO_PORT", "27018", "port of the embedded FerretDB server (loopback only)"},
+	{"MCP_EMBEDDED_NATS_PORT", "", "loopback TCP port of serve's embedded NATS, for extra worker processes (unset: no TCP listener, in-process only; the nats subcommand uses 14222)"},
+	{"MCP_EMBEDDED_MONGO_PORT", "", "loopback TCP port of serve's embedded FerretDB, for extra worker processes (unset: a unix socket in a 0700 directory only)"},
 	{"MCP_WORKERS", "16", "concurrent job handlers per worker process"},
 	{"MCP_JOB_TIMEOUT", "30s", "how long a synchronous REST call waits for its job"},
 	{"MCP_NODE_ID", "", "name of this process on the bus; random when unset"},
 	{"MCP_ALLOW_PRIVATE_HOSTS", "", "allow loopback and private database hosts (default: true in embedded mode, false otherwise)"},
+	{"MCP_ALLOWED_HOST_CIDRS", "", "comma-separated CIDR ranges user databases may be in even when private hosts are not allowed, e.g. 10.20.0.0/16"},
 	{"MCP_MAX_ROWS", "10000", "server maximum of rows one query may return"},
 	{"MCP_DEFAULT_ROWS", "1000", "row cap when a call sets none"},
 	{"MCP_QUERY_TIMEOUT", "15s", "statement timeout for database queries"},
@@ -70,12 +73,13 @@ type Config struct {
 	Host           string
 	Port           int
 	DataDir        string
-	EmbeddedNATS   int
-	EmbeddedMongo  int
+	EmbeddedNATS   int // NoListener: in-process only
+	EmbeddedMongo  int // NoListener: unix socket only
 	Workers        int
 	JobTimeout     time.Duration
 	NodeID         string
 	AllowPrivate   bool
+	AllowedCIDRs   []netip.Prefix
 	MaxRows        int
 	DefaultRows    int
 	QueryTimeout   time.Duration
@@ -102,6 +106,10 @@ type Config struct {
 	RateLimitPerUser    int
 	OTLPEndpoint        string
 }
+
+// NoListener is an embedded server port that is not set: the server opens
+// no TCP listener, so that no user connection can dial it.
+const NoListener = -1
 
 // Embedded reports whether NATS or MongoDB runs in-process.
 func (c *Config) Embedded() bool { return c.NATSURL == "" || c.MongoURI == "" }
@@ -134,6 +142,13 @@ func Load(lookup Lookup) (*Config, error) {
 		}
 		return n
 	}
+	// optPort is a port that may be left unset: NoListener then.
+	optPort := func(name string) int {
+		if get(name) == "" {
+			return NoListener
+		}
+		return atoi(name, 0, 65535)
+	}
 	dur := func(name string) time.Duration {
 		d, err := time.ParseDuration(get(name))
 		if err != nil || d <= 0 {
@@ -150,8 +165,8 @@ func Load(lookup Lookup) (*Config, error) {
 		Host:              get("MCP_SERVICE_HOST"),
 		Port:              atoi("MCP_SERVICE_PORT", 0, 65535),
 		DataDir:           get("MCP_DATA_DIR"),
-		EmbeddedNATS:      atoi("MCP_EMBEDDED_NATS_PORT", 0, 65535),
-		EmbeddedMongo:     atoi("MCP_EMBEDDED_MONGO_PORT", 0, 65535),
+		EmbeddedNATS:      optPort("MCP_EMBEDDED_NATS_PORT"),
+		EmbeddedMongo:     optPort("MCP_EMBEDDED_MONGO_PORT"),
 		Workers:           atoi("MCP_WORKERS", 1, 4096),
 		JobTimeout:        dur("MCP_JOB_TIMEOUT"),
 		NodeID:            get("MCP_NODE_ID"),
@@ -207,6 +222,16 @@ func Load(lookup Lookup) (*Config, error) {
 			c.ComposioAuthConfigs[strings.ToLower(k)] = id
 		}
 	}
+	if v := get("MCP_ALLOWED_HOST_CIDRS"); v != "" {
+		for _, part := range strings.Split(v, ",") {
+			pfx, err := netip.ParsePrefix(strings.TrimSpace(part))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("MCP_ALLOWED_HOST_CIDRS entry %q is not a CIDR range like 10.20.0.0/16", part))
+				continue
+			}
+			c.AllowedCIDRs = append(c.AllowedCIDRs, pfx.Masked())
+		}
+	}
 	if v := get("OAUTH_ALLOWED_REDIRECTS"); v != "" {
 		for _, o := range strings.Split(v, ",") {
 			if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
@@ -233,6 +258,38 @@ func (c *Config) RequireSecrets() error {
 		return fmt.Errorf("missing required environment variable(s): %s", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// ServerAddrs returns the host:port of every server in NATS_URL and
+// MONGODB_URI (default ports 4222 and 27017), so that the host policy can
+// refuse them. Credentials in the URIs are skipped, never returned.
+func (c *Config) ServerAddrs() []string {
+	var out []string
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if pu, err := url.Parse(strings.TrimSpace(u)); err == nil && pu.Host != "" {
+			out = append(out, withPort(pu.Host, "4222"))
+		}
+	}
+	if rest, ok := strings.CutPrefix(c.MongoURI, "mongodb://"); ok {
+		hosts, _, _ := strings.Cut(rest, "/")
+		hosts, _, _ = strings.Cut(hosts, "?")
+		if i := strings.LastIndex(hosts, "@"); i >= 0 {
+			hosts = hosts[i+1:]
+		}
+		for _, h := range strings.Split(hosts, ",") {
+			if h != "" && !strings.Contains(h, "%2F") && !strings.Contains(h, "%2f") {
+				out = append(out, withPort(h, "27017"))
+			}
+		}
+	}
+	return out
+}
+
+func withPort(host, port string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
 
 // Addr is the API's listen address.

@@ -22,7 +22,7 @@ import (
 // async caller would have.
 func asyncNATS(t *testing.T, b *servicetest.Bundle) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(b.In.NC.ConnectedUrl(), nats.Name("e2e-async-caller"))
+	nc, err := b.In.ConnectNATS(nats.Name("e2e-async-caller"))
 	if err != nil {
 		t.Fatal(err)
 	}

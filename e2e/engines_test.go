@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/openanalyst/mcp-integration-service/embedded"
 	"github.com/openanalyst/mcp-integration-service/internal/testservices"
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
@@ -75,7 +76,14 @@ func TestRedisThroughREST(t *testing.T) {
 // MongoDB (FerretDB) end to end through the REST API, with Extended JSON.
 func TestMongoThroughREST(t *testing.T) {
 	t.Parallel()
-	uri := shared.In.StorageURI() // the embedded FerretDB doubles as the user's MongoDB
+	// The user's MongoDB: a FerretDB of its own on TCP. The service's own
+	// store is never reachable as a user database (ownstore_test.go).
+	userMongo, err := embedded.StartFerret(context.Background(), t.TempDir(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = userMongo.Close() })
+	uri := userMongo.URI()
 	dbName := fmt.Sprintf("usertest_%d", time.Now().UnixNano())
 	ctx := context.Background()
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))

@@ -63,14 +63,17 @@ func TestRotateKeys(t *testing.T) {
 		if err := b.In.Store.DB().Collection("user_databases").FindOne(context.Background(), bson.M{"_id": id}).Decode(&raw); err != nil {
 			t.Fatal(err)
 		}
-		tok, _ := raw["password"].(string)
+		field := storage.FieldPassword
+		tok, _ := raw[field].(string)
 		if tok == "" {
-			tok, _ = raw["connection_string"].(string)
+			field = storage.FieldConnectionString
+			tok, _ = raw[field].(string)
 		}
-		if !newRing.IsPrimary(tok) {
-			t.Fatalf("%s not re-encrypted with the new key", id)
+		binding := storage.CredentialBinding(&storage.Database{ID: id, UserID: user}, field)
+		if !newRing.IsCurrent(binding, tok) {
+			t.Fatalf("%s not re-encrypted with the new key, bound to its record", id)
 		}
-		if got, err := newRing.Open(tok); err != nil || string(got) != want {
+		if got, err := newRing.OpenBound(binding, tok); err != nil || string(got) != want {
 			t.Fatalf("%s decrypts to %q, %v", id, got, err)
 		}
 	}

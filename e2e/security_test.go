@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/openanalyst/mcp-integration-service/service"
+	"github.com/openanalyst/mcp-integration-service/storage"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
 )
 
@@ -158,7 +159,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	}
 	const password = "Sup3r-Secret-Passw0rd-7731"
 	// Watch every subject on the bus, including JetStream's own.
-	nc, err := nats.Connect(b.In.NC.ConnectedUrl())
+	nc, err := b.In.ConnectNATS()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,8 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	if stored == "" || stored == password || strings.Contains(stored, password) {
 		t.Fatalf("stored password is not a Fernet token: %q", stored)
 	}
-	pt, err := b.In.Ring.Open(stored)
+	rec := &storage.Database{ID: dbID, UserID: raw["user_id"].(string)}
+	pt, err := b.In.Ring.OpenBound(storage.CredentialBinding(rec, storage.FieldPassword), stored)
 	if err != nil || string(pt) != password {
 		t.Fatalf("stored token does not decrypt to the password: %v", err)
 	}

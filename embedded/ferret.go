@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,9 @@ import (
 // Ferret is an in-process FerretDB (MongoDB wire protocol) server.
 type Ferret struct {
 	uri    string
+	addr   string // host:port of the TCP listener, or "" with a unix socket
+	sock   string // the unix socket's path, or ""
+	tmpDir string // a socket directory of our own, removed on Close
 	cancel context.CancelFunc
 	done   chan struct{}
 	runErr error
@@ -30,8 +34,15 @@ type Ferret struct {
 // version information.
 var newMu sync.Mutex
 
-// StartFerret starts FerretDB v1 on SQLite in dir, listening on 127.0.0.1:port
-// (0 = random free port), and waits until it accepts connections.
+// StartFerret starts FerretDB v1 on SQLite in dir and waits until it
+// accepts connections.
+//
+// With a negative port it listens only on a unix socket, dir/run/mongo.sock,
+// in a directory of mode 0700 (or, when that path is too long for a socket,
+// in a new 0700 temporary directory), so that only this user's processes can
+// reach it and no user database connection, which dials TCP only, can. With
+// port 0 or more it listens on 127.0.0.1:port (0 = random free port), for
+// worker processes on the same machine.
 //
 // The directory is created when missing. FerretDB's own log lines go to
 // logger (slog.Default() when nil) at warn level and above only. The server
@@ -40,7 +51,7 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 	if dir == "" {
 		return nil, errors.New("embedded: FerretDB needs a data directory")
 	}
-	if port < 0 || port > 65535 {
+	if port > 65535 {
 		return nil, fmt.Errorf("embedded: FerretDB port %d out of range", port)
 	}
 	abs, err := filepath.Abs(dir)
@@ -60,33 +71,44 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 	}
 	quiet := slog.New(minLevel{h: logger.Handler(), min: slog.LevelError})
 
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if port != 0 {
-		// FerretDB 1.24 leaks its storage backend when New fails to bind the
-		// listener, and the leak detector's finalizer then panics the whole
-		// process at the next GC. Find a taken port here instead.
-		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("embedded: FerretDB cannot listen on %s: %w", addr, err)
+	f := &Ferret{done: make(chan struct{})}
+	listener := ferretdb.ListenerConfig{}
+	if port < 0 {
+		if f.sock, f.tmpDir, err = socketPath(abs); err != nil {
+			return nil, err
 		}
-		if err := ln.Close(); err != nil {
-			return nil, fmt.Errorf("embedded: FerretDB cannot listen on %s: %w", addr, err)
+		listener.Unix = f.sock
+		f.uri = "mongodb://" + url.PathEscape(f.sock) + "/"
+	} else {
+		f.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		listener.TCP = f.addr
+		if port != 0 {
+			// FerretDB 1.24 leaks its storage backend when New fails to bind the
+			// listener, and the leak detector's finalizer then panics the whole
+			// process at the next GC. Find a taken port here instead.
+			ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.addr)
+			if err != nil {
+				return nil, fmt.Errorf("embedded: FerretDB cannot listen on %s: %w", f.addr, err)
+			}
+			if err := ln.Close(); err != nil {
+				return nil, fmt.Errorf("embedded: FerretDB cannot listen on %s: %w", f.addr, err)
+			}
 		}
 	}
 	newMu.Lock()
 	fdb, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Listener:  listener,
 		Logger:    quiet,
 		Handler:   "sqlite",
 		SQLiteURL: sqliteURL,
 	})
 	newMu.Unlock()
 	if err != nil {
+		f.removeTmp()
 		return nil, fmt.Errorf("embedded: start FerretDB: %w", err)
 	}
 
 	// ctx bounds only the start: the server runs until Close.
-	f := &Ferret{done: make(chan struct{})}
 	var runCtx context.Context
 	runCtx, f.cancel = context.WithCancel(context.WithoutCancel(ctx)) //nolint:gosec // Close calls f.cancel
 	go func() {
@@ -94,22 +116,60 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 		f.runErr = fdb.Run(runCtx)
 	}()
 
-	// New has already bound the listener, so the address is known now.
-	f.uri = fdb.MongoDBURI()
-	host, err := hostOf(f.uri)
-	if err != nil {
-		_ = f.Close()
-		return nil, err
+	network, addr := "unix", f.sock
+	if f.sock == "" {
+		// New has already bound the listener, so the address is known now.
+		f.uri = fdb.MongoDBURI()
+		if f.addr, err = hostOf(f.uri); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+		network, addr = "tcp", f.addr
 	}
-	if err := waitAccepting(ctx, host); err != nil {
+	if err := waitAccepting(ctx, network, addr); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// URI returns the server's connection string, mongodb://127.0.0.1:<port>/.
+// URI returns the server's connection string: mongodb://127.0.0.1:<port>/,
+// or mongodb://<escaped socket path>/ on a unix socket.
 func (f *Ferret) URI() string { return f.uri }
+
+// Addr is the TCP listener's host:port, or "" on a unix socket.
+func (f *Ferret) Addr() string { return f.addr }
+
+// socketPath picks the unix socket of a server with data in dir: dir/run,
+// mode 0700, when the path fits a socket address, else a new temporary 0700
+// directory (tmp is then that directory, to remove on Close).
+func socketPath(dir string) (sock, tmp string, err error) {
+	const maxSock = 100 // sun_path is 108 bytes on Linux, 104 on BSDs
+	run := filepath.Join(dir, "run")
+	if len(run)+len("/mongo.sock") <= maxSock {
+		if err := os.MkdirAll(run, 0o700); err != nil {
+			return "", "", fmt.Errorf("embedded: FerretDB socket directory: %w", err)
+		}
+		// An existing directory keeps its mode through MkdirAll.
+		if err := os.Chmod(run, 0o700); err != nil { //nolint:gosec // a directory: 0700 is owner-only
+			return "", "", fmt.Errorf("embedded: FerretDB socket directory: %w", err)
+		}
+		sock = filepath.Join(run, "mongo.sock")
+		_ = os.Remove(sock) // left by a killed process
+		return sock, "", nil
+	}
+	tmp, err = os.MkdirTemp("", "mcp-ferret-") // created 0700
+	if err != nil {
+		return "", "", fmt.Errorf("embedded: FerretDB socket directory: %w", err)
+	}
+	return filepath.Join(tmp, "mongo.sock"), tmp, nil
+}
+
+func (f *Ferret) removeTmp() {
+	if f.tmpDir != "" {
+		_ = os.RemoveAll(f.tmpDir)
+	}
+}
 
 // Close stops the server and waits until its listener, connections and
 // storage are closed. Clients still connected are given a few seconds to
@@ -117,6 +177,7 @@ func (f *Ferret) URI() string { return f.uri }
 func (f *Ferret) Close() error {
 	f.closeOnce.Do(f.cancel)
 	<-f.done
+	f.removeTmp()
 	return f.runErr
 }
 
@@ -137,12 +198,12 @@ func hostOf(uri string) (string, error) {
 }
 
 // waitAccepting dials addr until a connection succeeds.
-func waitAccepting(ctx context.Context, addr string) error {
+func waitAccepting(ctx context.Context, network, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var d net.Dialer
 	for {
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := d.DialContext(ctx, network, addr)
 		if err == nil {
 			return c.Close()
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -155,4 +157,60 @@ func TestStartFerretBadArgs(t *testing.T) {
 	if _, err := StartFerret(ctx, filepath.Join(t.TempDir(), "a?b"), 0, nil); err == nil {
 		t.Error("directory with ? accepted")
 	}
+}
+
+// With no port, FerretDB listens on a unix socket in a 0700 directory only,
+// and NATS on nothing: neither can be dialled over TCP.
+func TestNoTCPListeners(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f, err := StartFerret(ctx, t.TempDir(), -1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Addr() != "" || !strings.HasPrefix(f.URI(), "mongodb://%2F") || !strings.HasSuffix(f.URI(), ".sock/") {
+		t.Fatalf("Addr %q URI %q", f.Addr(), f.URI())
+	}
+	sock, _ := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(f.URI(), "mongodb://"), "/"))
+	st, err := os.Stat(filepath.Dir(sock))
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("socket directory: %v %v", st.Mode(), err)
+	}
+	c, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	if err := c.Ping(ctx, nil); err != nil {
+		t.Fatalf("ping over the socket: %v", err)
+	}
+	// A data dir too long for a socket path gets a temporary directory.
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 90))
+	g, err := StartFerret(ctx, long, -1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, _ := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(g.URI(), "mongodb://"), "/"))
+	if len(gs) > 100 {
+		t.Fatalf("socket path %d bytes", len(gs))
+	}
+	_ = g.Close()
+	if _, err := os.Stat(filepath.Dir(gs)); !os.IsNotExist(err) {
+		t.Fatalf("temporary socket directory left behind: %v", err)
+	}
+
+	n, err := StartNATS(t.TempDir(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if n.URL() != "" || n.Addr() != "" {
+		t.Fatalf("NATS listens: %q %q", n.URL(), n.Addr())
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(n.Server()))
+	if err != nil {
+		t.Fatalf("in-process connection: %v", err)
+	}
+	nc.Close()
 }

@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -67,7 +68,7 @@ func TestBinding(t *testing.T) {
 		t.Fatalf("own binding: %q %v", got, err)
 	}
 	for _, b := range []string{"db/alice/db_2/password", "db/mallory/db_1/password", "db/alice/db_1/connection_string", "", "db/alice/db_1/password\x00"} {
-		if _, err := r.OpenBound(b, tok); err != ErrBinding {
+		if _, err := r.OpenBound(b, tok); !errors.Is(err, ErrBinding) {
 			t.Errorf("binding %q: err = %v, want ErrBinding", b, err)
 		}
 	}

@@ -76,6 +76,8 @@ type Instance struct {
 	URL string
 
 	natsSrv  *embedded.NATS
+	apiLn    net.Listener
+	policy   connectors.HostPolicy
 	ferret   *embedded.Ferret
 	http     *http.Server
 	mhttp    *http.Server
@@ -149,7 +151,11 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 			return nil, err
 		}
 		natsURL = in.natsSrv.URL()
-		fmt.Fprintf(o.Out, "embedded NATS (JetStream, %s) on %s, data in %s\n", sync, natsURL, filepath.Join(cfg.DataDir, "nats"))
+		where := "in-process only (no listener)"
+		if natsURL != "" {
+			where = natsURL
+		}
+		fmt.Fprintf(o.Out, "embedded NATS (JetStream, %s), %s, data in %s\n", sync, where, filepath.Join(cfg.DataDir, "nats"))
 	}
 	mongoURI := cfg.MongoURI
 	if mongoURI == "" {
@@ -157,7 +163,11 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 			return nil, err
 		}
 		mongoURI = in.ferret.URI()
-		fmt.Fprintf(o.Out, "embedded FerretDB (SQLite) on %s, data in %s\n", mongoURI, filepath.Join(cfg.DataDir, "ferretdb"))
+		where := "on " + in.ferret.Addr()
+		if in.ferret.Addr() == "" {
+			where = "on a unix socket only (" + mongoURI + ")"
+		}
+		fmt.Fprintf(o.Out, "embedded FerretDB (SQLite) %s, data in %s\n", where, filepath.Join(cfg.DataDir, "ferretdb"))
 	}
 	natsOpts := []nats.Option{}
 	if in.natsSrv != nil {
@@ -199,6 +209,12 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 			return nil, err
 		}
 	}
+	if mode == ModeServe || mode == ModeAPI {
+		if in.apiLn, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr()); err != nil {
+			return nil, fmt.Errorf("API listen on %s: %w", cfg.Addr(), err)
+		}
+	}
+	in.policy = in.hostPolicy(ctx)
 	if mode == ModeServe || mode == ModeWorker {
 		if err := in.startWorker(settings, workerHooks); err != nil {
 			return nil, err
@@ -208,14 +224,18 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 		if err := in.startAPI(integrations, o); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(o.Out, "API listening on %s\n", in.URL)
+		if bound := in.apiLn.Addr().String(); bound != strings.TrimPrefix(in.URL, "http://") {
+			fmt.Fprintf(o.Out, "API listening on %s (all interfaces): %s\n", bound, in.URL)
+		} else {
+			fmt.Fprintf(o.Out, "API listening on %s\n", in.URL)
+		}
 	}
 	return in, nil
 }
 
 func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Worker)) error {
 	cfg := in.Config
-	policy := connectors.HostPolicy{AllowPrivate: cfg.AllowPrivate}
+	policy := in.policy
 	opts := connectors.Options{MaxOpen: cfg.PoolSize, IdleTimeout: 5 * time.Minute,
 		StatementTimeout: cfg.QueryTimeout, ConnectTimeout: 5 * time.Second, Dial: policy.Dialer(5 * time.Second)}
 	in.Pools = worker.NewPools(opts, 30*time.Second, 10*time.Minute, in.Logger)
@@ -273,7 +293,7 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 	}
 	in.closers = append(in.closers, func() { _ = disp.Close() })
 	deps := api.Deps{APIKey: cfg.APIKey, Store: in.Store, Ring: in.Ring, Dispatcher: disp, Statuses: in.Statuses,
-		NC: in.NC, JS: in.JS, Policy: connectors.HostPolicy{AllowPrivate: cfg.AllowPrivate},
+		NC: in.NC, JS: in.JS, Policy: in.policy,
 		JobTimeout: cfg.JobTimeout, Integrations: integrations, Logger: in.Logger, Observe: in.Metrics.ObserveRequest}
 	deps.Mount = func(r chi.Router) {
 		r.Method(http.MethodGet, "/metrics", in.Metrics.Handler())
@@ -297,10 +317,7 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 	in.Metrics.GaugeFunc("mcp_audit_dropped", "Audit entries dropped because storage could not keep up.",
 		func() float64 { return float64(in.Audit.Dropped()) })
 	in.API = api.New(deps)
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cfg.Addr())
-	if err != nil {
-		return fmt.Errorf("API listen on %s: %w", cfg.Addr(), err)
-	}
+	ln := in.apiLn
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
@@ -315,6 +332,31 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 	return nil
 }
 
+// hostPolicy is the policy for user database hosts. Besides the configured
+// ranges it refuses every server of the service's own: the API listener, the
+// embedded servers' listeners, the worker's metrics and pprof listeners and
+// the NATS and MongoDB servers it is configured with.
+func (in *Instance) hostPolicy(ctx context.Context) connectors.HostPolicy {
+	cfg := in.Config
+	own := cfg.ServerAddrs()
+	if in.apiLn != nil {
+		own = append(own, in.apiLn.Addr().String())
+	}
+	if in.natsSrv != nil && in.natsSrv.Addr() != "" {
+		own = append(own, in.natsSrv.Addr())
+	}
+	if in.ferret != nil && in.ferret.Addr() != "" {
+		own = append(own, in.ferret.Addr())
+	}
+	if in.Mode == ModeWorker && cfg.MetricsAddr != "" {
+		own = append(own, cfg.MetricsAddr)
+	}
+	if cfg.PprofAddr != "" {
+		own = append(own, cfg.PprofAddr)
+	}
+	return connectors.NewHostPolicy(cfg.AllowPrivate, cfg.AllowedCIDRs, connectors.OwnAddrs(ctx, own...))
+}
+
 // StorageURI is the MongoDB URI the process uses (the embedded FerretDB's
 // when MONGODB_URI is unset).
 func (in *Instance) StorageURI() string {
@@ -322,6 +364,15 @@ func (in *Instance) StorageURI() string {
 		return in.ferret.URI()
 	}
 	return in.Config.MongoURI
+}
+
+// ConnectNATS opens another client connection to the NATS server this
+// process uses: in memory to the embedded server, else to NATS_URL.
+func (in *Instance) ConnectNATS(opts ...nats.Option) (*nats.Conn, error) {
+	if in.natsSrv != nil {
+		return nats.Connect(in.natsSrv.URL(), append(opts, nats.InProcessServer(in.natsSrv.Server()))...)
+	}
+	return nats.Connect(in.Config.NATSURL, opts...)
 }
 
 // OnClose registers f to run when the instance closes, after the API and the
@@ -360,6 +411,9 @@ func (in *Instance) Shutdown(ctx context.Context) error {
 // Close stops everything at once.
 func (in *Instance) Close() {
 	in.once.Do(func() {
+		if in.http == nil && in.apiLn != nil {
+			_ = in.apiLn.Close() // bound, never served
+		}
 		if in.http != nil {
 			_ = in.http.Close()
 		}

@@ -79,8 +79,6 @@ func TestBrowserE2E(t *testing.T) {
 		"MCP_DATA_DIR":            tmp,
 		"MCP_SERVICE_HOST":        "127.0.0.1",
 		"MCP_SERVICE_PORT":        strconv.Itoa(port),
-		"MCP_EMBEDDED_NATS_PORT":  "0",
-		"MCP_EMBEDDED_MONGO_PORT": "0",
 		"AGENT_API_KEY":           key,
 		"OAUTH_ALLOWED_REDIRECTS": base,
 		"OAUTH_REDIRECT_BASE":     base,

@@ -84,8 +84,7 @@ func run() error {
 	defer os.RemoveAll(dir)
 	port := freePort()
 	serve, err := startProc(map[string]string{"MCP_DATA_DIR": filepath.Join(dir, "serve"), "MCP_SERVICE_HOST": "127.0.0.1",
-		"MCP_SERVICE_PORT": strconv.Itoa(port), "MCP_EMBEDDED_NATS_PORT": strconv.Itoa(freePort()),
-		"MCP_EMBEDDED_MONGO_PORT": strconv.Itoa(freePort()), "AGENT_API_KEY": apiKey, "MCP_POOL_SIZE": strconv.Itoa(*pool),
+		"MCP_SERVICE_PORT": strconv.Itoa(port), "AGENT_API_KEY": apiKey, "MCP_POOL_SIZE": strconv.Itoa(*pool),
 		"MCP_LOG_LEVEL": "warn", "MCP_JOB_STREAM_SYNC": *syncMode}, "serve")
 	if err != nil {
 		return err

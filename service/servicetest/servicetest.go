@@ -44,7 +44,6 @@ func Start(t testing.TB, mode service.Mode, env Env, opts service.Options) (*Bun
 	key, _ := keyring.Generate()
 	base := map[string]string{
 		"MCP_DATA_DIR": dir, "MCP_SERVICE_HOST": "127.0.0.1", "MCP_SERVICE_PORT": "0",
-		"MCP_EMBEDDED_NATS_PORT": "0", "MCP_EMBEDDED_MONGO_PORT": "0",
 		"AGENT_API_KEY":     "test-key-" + strings.Repeat("x", 8) + time.Now().Format("150405.000000"),
 		"DB_ENCRYPTION_KEY": key, "MCP_LOG_LEVEL": "warn", "MCP_JOB_TIMEOUT": "20s",
 	}
