@@ -13,8 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/openanalyst/mcp-integration-service/service"
-	"github.com/openanalyst/mcp-integration-service/storage"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
+	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
 func connectPG(t *testing.T, b *servicetest.Bundle, user, password string) string {
