@@ -53,6 +53,14 @@ func (Driver) Tools() []connectors.ToolSpec { return sqlconn.Tools() }
 // Validate checks the parameters before they are stored or dialled.
 func (Driver) Validate(p connectors.Params) error { return sqlconn.Validate(p) }
 
+// pinnedSQLMode is the session sql_mode: the server's, without the modes
+// that change how text splits into strings and names, so the server reads
+// statements the way the read-only guard does (see CheckReadOnly).
+// ANSI_QUOTES goes before ANSI, the combination mode that implies it; no
+// other mode name contains either word.
+const pinnedSQLMode = "(SELECT REPLACE(REPLACE(REPLACE(@@SESSION.sql_mode, " +
+	"'ANSI_QUOTES', ''), 'ANSI', ''), 'NO_BACKSLASH_ESCAPES', ''))"
+
 // config builds the driver configuration from structured fields; the
 // password never passes through a DSN string.
 func config(p connectors.Params, o connectors.Options) *gomysql.Config {
@@ -87,7 +95,7 @@ func config(p connectors.Params, o connectors.Options) *gomysql.Config {
 	cfg.ParseTime = false // values are formatted from the server's text
 	cfg.AllowAllFiles = false
 	cfg.ConnectionAttributes = "program_name:" + ProgramName
-	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	cfg.Params = map[string]string{"time_zone": "'+00:00'", "sql_mode": pinnedSQLMode}
 	return cfg
 }
 

@@ -61,9 +61,6 @@ func (s *Source) Run(ctx context.Context, tool string, params json.RawMessage, l
 // engine adapts a Source to sqlconn.Engine.
 type engine struct{ s *Source }
 
-// CheckReadOnly is this dialect's read-only statement guard.
-func (engine) CheckReadOnly(stmt string) error { return sqlconn.CheckReadOnly(stmt, sqlconn.MySQL) }
-
 func (e engine) Query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error) {
 	s := e.s
 	var res *connectors.Result
