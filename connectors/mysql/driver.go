@@ -109,14 +109,15 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 	if err != nil {
 		return nil, connectors.Errorf(connectors.KindInput, "invalid connection parameters: %s", sqlconn.Scrub(err.Error(), p.Password))
 	}
-	db := sql.OpenDB(conn)
+	idc := idConnector{conn}
+	db := sql.OpenDB(idc)
 	n := max(o.MaxOpen, 1)
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	if o.IdleTimeout > 0 {
 		db.SetConnMaxIdleTime(o.IdleTimeout)
 	}
-	s := &Source{db: db, writes: p.AllowWrites, stmtTimeout: o.StatementTimeout, password: p.Password}
+	s := &Source{db: db, connector: idc, writes: p.AllowWrites, stmtTimeout: o.StatementTimeout, password: p.Password}
 	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout+time.Second)
 	defer cancel()
 	var version string

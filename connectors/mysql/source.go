@@ -30,6 +30,7 @@ const serverGrace = 100 * time.Millisecond
 // Source is a pool of connections to one MySQL or MariaDB database.
 type Source struct {
 	db          *sql.DB
+	connector   idConnector // also dials the side connection of KILL QUERY
 	writes      bool
 	mariadb     bool
 	stmtTimeout time.Duration
@@ -171,7 +172,20 @@ func (s *Source) withConn(ctx context.Context, readOnly bool, fn func(*sql.Conn)
 		bad = true
 		return s.runErr(ctx, err)
 	}
+	// Past the deadline, stop the statement on the server too.
+	var id int64
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*idConn); ok {
+			id = c.id
+		}
+		return nil
+	})
+	stop := func() bool { return false }
+	if id != 0 {
+		stop = context.AfterFunc(ctx, func() { s.killQuery(id) })
+	}
 	bad, err = fn(conn)
+	stop()
 	if ctx.Err() != nil || isConnErr(err) {
 		bad = true
 	}
