@@ -30,7 +30,8 @@ const serverGrace = 100 * time.Millisecond
 // Source is a pool of connections to one MySQL or MariaDB database.
 type Source struct {
 	db          *sql.DB
-	connector   idConnector // also dials the side connection of KILL QUERY
+	connector   idConnector  // also dials the side connection of KILL QUERY
+	tooLarge    *atomic.Bool // a connection's reply passed maxReplyBytes
 	writes      bool
 	mariadb     bool
 	stmtTimeout time.Duration
@@ -342,6 +343,9 @@ func (s *Source) runErr(ctx context.Context, err error) error {
 			return &connectors.Error{Kind: connectors.KindAuth, Msg: msg, Err: err}
 		}
 		return &connectors.Error{Kind: connectors.KindQuery, Msg: msg, Err: err}
+	}
+	if isConnErr(err) && s.tooLarge.Swap(false) {
+		err = errReplyTooLarge
 	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return &connectors.Error{Kind: connectors.KindTimeout, Err: err,
