@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -53,6 +54,14 @@ func (Driver) Tools() []connectors.ToolSpec { return sqlconn.Tools() }
 // Validate checks the parameters before they are stored or dialled.
 func (Driver) Validate(p connectors.Params) error { return sqlconn.Validate(p) }
 
+// pinnedSQLMode is the session sql_mode: the server's, without the modes
+// that change how text splits into strings and names, so the server reads
+// statements the way the read-only guard does (see CheckReadOnly).
+// ANSI_QUOTES goes before ANSI, the combination mode that implies it; no
+// other mode name contains either word.
+const pinnedSQLMode = "(SELECT REPLACE(REPLACE(REPLACE(@@SESSION.sql_mode, " +
+	"'ANSI_QUOTES', ''), 'ANSI', ''), 'NO_BACKSLASH_ESCAPES', ''))"
+
 // config builds the driver configuration from structured fields; the
 // password never passes through a DSN string.
 func config(p connectors.Params, o connectors.Options) *gomysql.Config {
@@ -66,15 +75,21 @@ func config(p connectors.Params, o connectors.Options) *gomysql.Config {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultConnectTimeout
 	}
-	if o.Dial != nil {
-		// A per-config dial function: it enforces the host policy on the
-		// address actually dialled, and unlike mysql.RegisterDialContext it
-		// leaves no global registration behind when the Source closes.
-		dial := o.Dial
-		cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dial(ctx, network, addr)
+	// A per-config dial function: o.Dial enforces the host policy on the
+	// address actually dialled, and unlike mysql.RegisterDialContext it
+	// leaves no global registration behind when the Source closes. Open
+	// caps every connection's replies (see cappedConn).
+	dial := o.Dial
+	if dial == nil {
+		d := &net.Dialer{Timeout: cfg.Timeout}
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
 		}
 	}
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dial(ctx, network, addr)
+	}
+	cfg.MaxAllowedPacket = maxAllowedPacket
 	if p.SSL {
 		// Encrypted, without certificate verification, like PostgreSQL's
 		// sslmode=require: managed databases often use a private CA the
@@ -87,7 +102,7 @@ func config(p connectors.Params, o connectors.Options) *gomysql.Config {
 	cfg.ParseTime = false // values are formatted from the server's text
 	cfg.AllowAllFiles = false
 	cfg.ConnectionAttributes = "program_name:" + ProgramName
-	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	cfg.Params = map[string]string{"time_zone": "'+00:00'", "sql_mode": pinnedSQLMode}
 	return cfg
 }
 
@@ -97,23 +112,36 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 		return nil, err
 	}
 	cfg := config(p, o)
+	tooLarge := new(atomic.Bool)
+	dial := cfg.DialFunc
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &cappedConn{Conn: c, tripped: tooLarge}, nil
+	}
 	conn, err := gomysql.NewConnector(cfg)
 	if err != nil {
 		return nil, connectors.Errorf(connectors.KindInput, "invalid connection parameters: %s", sqlconn.Scrub(err.Error(), p.Password))
 	}
-	db := sql.OpenDB(conn)
+	idc := idConnector{conn}
+	db := sql.OpenDB(idc)
 	n := max(o.MaxOpen, 1)
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	if o.IdleTimeout > 0 {
 		db.SetConnMaxIdleTime(o.IdleTimeout)
 	}
-	s := &Source{db: db, writes: p.AllowWrites, stmtTimeout: o.StatementTimeout, password: p.Password}
+	s := &Source{db: db, connector: idc, tooLarge: tooLarge, writes: p.AllowWrites, stmtTimeout: o.StatementTimeout, password: p.Password}
 	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout+time.Second)
 	defer cancel()
 	var version string
 	if err := db.QueryRowContext(pctx, "SELECT VERSION()").Scan(&version); err != nil {
 		_ = db.Close()
+		if tooLarge.Load() {
+			err = errReplyTooLarge
+		}
 		return nil, connectErr(err, p.Password)
 	}
 	s.mariadb = strings.Contains(strings.ToLower(version), "mariadb")

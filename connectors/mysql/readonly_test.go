@@ -2,6 +2,10 @@ package mysql_test
 
 import (
 	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
@@ -107,7 +111,7 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 		{"hash comment hides delete", []string{"# SELECT\nDELETE FROM " + tbl}, false},
 		{"select then delete", []string{"SELECT 1; DELETE FROM " + tbl}, false},
 		{"select for update", []string{"SELECT * FROM " + tbl + " FOR UPDATE"}, true},
-		{"named lock", []string{"SELECT GET_LOCK('" + tbl + "', 0)"}, true},
+		{"named lock", []string{"SELECT GET_LOCK('" + tbl + "', 0)"}, false},
 	}
 	for _, c := range cases {
 		for i, q := range c.calls {
@@ -164,5 +168,26 @@ func TestAllowWrites(t *testing.T) {
 	}
 	if got := query(t, src, "SELECT @@session.time_zone AS tz, @@session.autocommit AS ac"); got[0]["tz"] != "+00:00" {
 		t.Fatalf("session after changes: %v", got)
+	}
+}
+
+// The statement that slipped past the old word scanner: MySQL reads 1e0INTO
+// as a number then INTO and would write the file.
+func TestGluedIntoRefusedOnServer(t *testing.T) {
+	t.Parallel()
+	src := open(t, params(t), opts())
+	path := filepath.Join(os.TempDir(), uniq("mcp-outfile"))
+	for _, q := range []string{
+		"SELECT 1e0INTO OUTFILE '" + path + "'",
+		"SELECT .1e1INTO DUMPFILE '" + path + "'",
+		`SELECT "a\" INTO OUTFILE '` + path + `' -- "`,
+	} {
+		_, err := run(src, "DB_QUERY", map[string]any{"query": q}, lim)
+		if kindOf(err) != connectors.KindQuery {
+			t.Errorf("%s: got %v, want a KindQuery refusal", q, err)
+		}
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s exists or cannot be checked: %v", path, err)
 	}
 }

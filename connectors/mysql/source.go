@@ -30,6 +30,8 @@ const serverGrace = 100 * time.Millisecond
 // Source is a pool of connections to one MySQL or MariaDB database.
 type Source struct {
 	db          *sql.DB
+	connector   idConnector  // also dials the side connection of KILL QUERY
+	tooLarge    *atomic.Bool // a connection's reply passed maxReplyBytes
 	writes      bool
 	mariadb     bool
 	stmtTimeout time.Duration
@@ -60,9 +62,6 @@ func (s *Source) Run(ctx context.Context, tool string, params json.RawMessage, l
 
 // engine adapts a Source to sqlconn.Engine.
 type engine struct{ s *Source }
-
-// CheckReadOnly is this dialect's read-only statement guard.
-func (engine) CheckReadOnly(stmt string) error { return sqlconn.CheckReadOnly(stmt, sqlconn.MySQL) }
 
 func (e engine) Query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error) {
 	s := e.s
@@ -174,7 +173,20 @@ func (s *Source) withConn(ctx context.Context, readOnly bool, fn func(*sql.Conn)
 		bad = true
 		return s.runErr(ctx, err)
 	}
+	// Past the deadline, stop the statement on the server too.
+	var id int64
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*idConn); ok {
+			id = c.id
+		}
+		return nil
+	})
+	stop := func() bool { return false }
+	if id != 0 {
+		stop = context.AfterFunc(ctx, func() { s.killQuery(id) })
+	}
 	bad, err = fn(conn)
+	stop()
 	if ctx.Err() != nil || isConnErr(err) {
 		bad = true
 	}
@@ -331,6 +343,9 @@ func (s *Source) runErr(ctx context.Context, err error) error {
 			return &connectors.Error{Kind: connectors.KindAuth, Msg: msg, Err: err}
 		}
 		return &connectors.Error{Kind: connectors.KindQuery, Msg: msg, Err: err}
+	}
+	if isConnErr(err) && s.tooLarge.Swap(false) {
+		err = errReplyTooLarge
 	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return &connectors.Error{Kind: connectors.KindTimeout, Err: err,
