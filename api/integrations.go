@@ -156,6 +156,10 @@ func (s *Server) integrationsConnect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("missing_field", "provider is required; see GET /api/integrations"))
 		return
 	}
+	if err := checkSlug("provider", req.Provider); err != nil {
+		writeError(w, err)
+		return
+	}
 	if strings.TrimSpace(req.RedirectURL) == "" {
 		writeError(w, errBadRequest("missing_field", "redirect_url is required"))
 		return
@@ -216,6 +220,14 @@ func (s *Server) integrationsDisconnect(w http.ResponseWriter, r *http.Request) 
 	req.Provider = strings.ToLower(strings.TrimSpace(req.Provider))
 	if req.IntegrationID == "" && req.Provider == "" {
 		writeError(w, errBadRequest("missing_field", "integration_id (or provider) is required"))
+		return
+	}
+	if err := checkOptional(checkID, "integration_id", req.IntegrationID); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkOptional(checkSlug, "provider", req.Provider); err != nil {
+		writeError(w, err)
 		return
 	}
 	target := req.IntegrationID

@@ -98,7 +98,7 @@ func decodeBytes(body []byte, v any) error {
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errBadRequest("invalid_field", "field %q must be %s", te.Field, jsonKind(te.Type.Kind().String()))
+			return errBadRequest("invalid_field", "field %s must be %s", Clip(te.Field), jsonKind(te.Type.Kind().String()))
 		}
 		return errBadRequest("invalid_json", "malformed JSON: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -230,9 +231,13 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 }
 
 // audit records one audited action; never its parameters or results.
+// Callers pass validated values; a target is still cut to 128 bytes.
 func (s *Server) audit(ctx context.Context, action, userID, target string, status int, start time.Time, jobID string) {
 	if s.d.Audit == nil || userID == "" {
 		return
+	}
+	if len(target) > maxAction {
+		target = strings.ToValidUTF8(target[:maxAction], "")
 	}
 	outcome := "ok"
 	if status >= 400 {

@@ -181,7 +181,7 @@ func (s *Service) Providers(ctx context.Context) ([]api.Provider, error) {
 // only that state can complete.
 func (s *Service) Connect(ctx context.Context, userID, provider, redirectURL string) (*api.ConnectStarted, error) {
 	if !s.known(provider) {
-		return nil, bad("unknown_provider", "unknown provider %q; one of: %s", provider, s.providerNames())
+		return nil, bad("unknown_provider", "unknown provider %s; one of: %s", api.Clip(provider), s.providerNames())
 	}
 	authConfig := s.c.AuthConfigs[provider]
 	if authConfig == "" {
@@ -251,12 +251,12 @@ func (s *Service) Disconnect(ctx context.Context, userID, integrationID, provide
 		rec, err := s.c.Store.Get(ctx, userID, integrationID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return nil, notFound("integration_not_found", "integration %q not found", integrationID)
+			return nil, notFound("integration_not_found", "integration %s not found", api.Clip(integrationID))
 		case err != nil:
 			return nil, storageError(err)
 		case rec.Status == storage.StatusRemoved || provider != "" && rec.Provider != provider:
 			// Already removed, or not of the provider named as well.
-			return nil, notFound("integration_not_found", "integration %q not found", integrationID)
+			return nil, notFound("integration_not_found", "integration %s not found", api.Clip(integrationID))
 		}
 		targets = append(targets, *rec)
 	} else {

@@ -331,6 +331,9 @@ func (h *hub) call(ctx context.Context, user string, req *mcp.CallToolRequest) (
 	if req.Params == nil || strings.TrimSpace(req.Params.Name) == "" {
 		return errorResult(messages.ErrorBody{Error: "a tool name is required", Code: "missing_field"}), nil
 	}
+	if err := api.CheckAction(req.Params.Name); err != nil {
+		return errorResult(messages.ErrorBody{Error: err.Error(), Code: "invalid_field"}), nil
+	}
 	args := bytes.TrimSpace(req.Params.Arguments)
 	if len(args) == 0 || bytes.Equal(args, []byte("null")) {
 		args = nil
