@@ -17,6 +17,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/metrics"
 	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/storage"
 )
@@ -136,18 +137,24 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
+		// The route pattern, never the raw path; a standard method or OTHER.
 		route := chi.RouteContext(r.Context()).RoutePattern()
+		method := metrics.Method(r.Method)
+		status := ww.Status()
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http sends 200
+		}
 		if s.d.Observe != nil {
-			s.d.Observe(route, r.Method, ww.Status(), time.Since(start))
+			s.d.Observe(route, method, status, time.Since(start))
 		}
 		lvl := slog.LevelDebug
-		if ww.Status() >= 500 {
+		if status >= 500 {
 			lvl = slog.LevelWarn
 		}
 		// Never the query string: it may carry OAuth state or user ids only,
 		// but bodies and keys are never logged either.
-		s.log.Log(r.Context(), lvl, "http", "request_id", middleware.GetReqID(r.Context()), "method", r.Method,
-			"route", route, "status", ww.Status(), "ms", time.Since(start).Milliseconds())
+		s.log.Log(r.Context(), lvl, "http", "request_id", middleware.GetReqID(r.Context()), "method", method,
+			"route", route, "status", status, "ms", time.Since(start).Milliseconds())
 	})
 }
 
