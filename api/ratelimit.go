@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,10 +16,10 @@ import (
 
 // RateLimit limits the /api routes behind the key, per minute, per API key
 // (a hash of X-API-Key: OA's traffic shares one key, so this is a global cap)
-// and per user_id (from the query string, or peeked from a JSON body without
-// consuming it). A request without a user_id counts against the key only. 0
-// disables a limit. Over a limit the answer is 429 with Retry-After and the
-// usual error envelope, code "rate_limited". Counters are per API node.
+// and per user_id: the user_id the handler acts on (see userOf). A request
+// without a valid user_id counts against the key only. 0 disables a limit.
+// Over a limit the answer is 429 with Retry-After and the usual error
+// envelope, code "rate_limited". Counters are per API node.
 func RateLimit(perKeyPerMin, perUserPerMin int) func(http.Handler) http.Handler {
 	var byKey, byUser *httprate.RateLimiter
 	if perKeyPerMin > 0 {
@@ -38,7 +39,9 @@ func RateLimit(perKeyPerMin, perUserPerMin int) func(http.Handler) http.Handler 
 			// The user's limit goes first, so a throttled user does not also
 			// spend the shared key's budget.
 			if byUser != nil {
-				if user := userOf(r); user != "" && byUser.OnLimit(w, r, "user:"+user) {
+				var user string
+				user, r = userOf(r)
+				if user != "" && byUser.OnLimit(w, r, "user:"+user) {
 					limited(w, fmt.Sprintf("rate limit exceeded: at most %d requests per minute for this user_id", perUserPerMin))
 					return
 				}
@@ -63,28 +66,52 @@ func limited(w http.ResponseWriter, msg string) {
 	writeError(w, &apiError{status: http.StatusTooManyRequests, code: "rate_limited", msg: msg})
 }
 
-// userOf finds the request's user_id: the query string first, then a JSON
-// body of POST, PUT, PATCH or DELETE (whatever its Content-Type: the
-// handlers decode JSON regardless). The body is read up to maxBody and put
-// back unchanged for the handler, which enforces its own limits.
-func userOf(r *http.Request) string {
-	if u := r.URL.Query().Get("user_id"); u != "" {
-		return u
-	}
+// userOf finds the user_id the handler will act on, where it will read it:
+// the JSON body of POST, PUT and PATCH (whatever the query says), the query
+// of GET and HEAD, and for DELETE the query, else the body. An invalid
+// user_id is left to the handler (a 400) and counts against the key only.
+//
+// A body is read once, up to maxBody: the returned request carries the
+// bytes for readBody (Decode) and replays them to any other reader. A larger
+// or unreadable body is put back unchanged, for the handler's own 413.
+func userOf(r *http.Request) (string, *http.Request) {
+	var user string
 	switch r.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	case http.MethodDelete:
+		user = r.URL.Query().Get("user_id")
 	default:
+		user = r.URL.Query().Get("user_id")
+		return validUser(user), r
+	}
+	if user == "" && r.Body != nil && r.Body != http.NoBody {
+		var body []byte
+		body, r = bufferBody(r)
+		user = userInBody(body)
+	}
+	return validUser(user), r
+}
+
+func validUser(u string) string {
+	if requireUser(u) != nil {
 		return ""
 	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return ""
+	return u
+}
+
+type bodyKey struct{}
+
+// bufferBody reads a body of at most maxBody bytes once and returns it with
+// a request that carries it (see readBody). A larger or unreadable body
+// is put back as it came and nil returned.
+func bufferBody(r *http.Request) ([]byte, *http.Request) {
+	head, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil || len(head) > maxBody {
+		r.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(head), r.Body), closer: r.Body}
+		return nil, r
 	}
-	head, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	r.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(head), r.Body), closer: r.Body}
-	if err != nil {
-		return ""
-	}
-	return userInBody(head)
+	r.Body = &peekedBody{Reader: bytes.NewReader(head), closer: r.Body}
+	return head, r.WithContext(context.WithValue(r.Context(), bodyKey{}, head))
 }
 
 // userInBody returns a string user_id at the top level of a JSON object.
@@ -92,7 +119,7 @@ func userInBody(b []byte) string {
 	var v struct {
 		UserID json.RawMessage `json:"user_id"`
 	}
-	if json.Unmarshal(b, &v) != nil || len(v.UserID) == 0 || v.UserID[0] != '"' {
+	if len(b) == 0 || json.Unmarshal(b, &v) != nil || len(v.UserID) == 0 || v.UserID[0] != '"' {
 		return ""
 	}
 	var u string
