@@ -8,7 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -56,6 +59,52 @@ func RateLimit(perKeyPerMin, perUserPerMin int) func(http.Handler) http.Handler 
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// defaultCallbackPerIP is the OAuth callback's limit per client IP and
+// minute: a user completes one flow at a time.
+const defaultCallbackPerIP = 30
+
+// callbackLimit limits a route per client IP (see clientIP) to perMin a
+// minute (0: the default, negative: off).
+func callbackLimit(perMin int) func(http.Handler) http.Handler {
+	if perMin == 0 {
+		perMin = defaultCallbackPerIP
+	}
+	if perMin < 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	rl := httprate.NewRateLimiter(perMin, time.Minute,
+		httprate.WithResponseHeaders(httprate.ResponseHeaders{RetryAfter: "Retry-After"}))
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if rl.OnLimit(w, r, "ip:"+clientIP(r)) {
+				limited(w, fmt.Sprintf("rate limit exceeded: at most %d OAuth callbacks per minute from this address", perMin))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// clientIP is the peer's address, or the X-Real-IP a reverse proxy on a
+// loopback or private address set (deploy/proxy/nginx.conf overwrites it);
+// a client on a public address cannot choose its own key.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if peer.IsLoopback() || peer.IsPrivate() {
+		if real, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
+			return real.Unmap().String()
+		}
+	}
+	return peer.Unmap().String()
 }
 
 // limited answers 429. httprate has set Retry-After (the window, 60 s).

@@ -37,6 +37,9 @@ type Deps struct {
 	JobTimeout time.Duration
 	// Integrations serves /api/integrations*; nil answers "not configured".
 	Integrations Integrations
+	// CallbackPerIPPerMin limits the OAuth callback, which needs no key,
+	// per client IP and minute: 0 is the default (30), negative is off.
+	CallbackPerIPPerMin int
 	// Audit records executes, connects and disconnects. May be nil.
 	Audit func(e storage.AuditEntry)
 	// Observe records each request (metrics). May be nil.
@@ -78,7 +81,7 @@ func New(d Deps) *Server {
 	r.Route("/api", func(r chi.Router) {
 		r.Get("/tools/health", s.health)
 		r.Method(http.MethodGet, "/openapi.json", OpenAPIHandler())
-		r.Get("/integrations/callback", s.integrationCallback)
+		r.With(callbackLimit(d.CallbackPerIPPerMin)).Get("/integrations/callback", s.integrationCallback)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireKey)
 			r.Use(d.Middleware...)
