@@ -81,9 +81,12 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 	if req.DBType == "" {
 		return nil, p, errBadRequest("missing_field", "db_type is required")
 	}
+	if err := checkSlug("db_type", req.DBType); err != nil {
+		return nil, p, err
+	}
 	drv, ok := connectors.Lookup(req.DBType)
 	if !ok {
-		return nil, p, errBadRequest("unknown_db_type", "unknown db_type %q; see GET /api/databases/types", req.DBType)
+		return nil, p, errBadRequest("unknown_db_type", "unknown db_type %s; see GET /api/databases/types", Clip(req.DBType))
 	}
 	if req.Name == "" {
 		req.Name = req.ConnectionName
@@ -124,6 +127,9 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 	if err := drv.Validate(p); err != nil {
 		return nil, p, errBadRequest("invalid_field", "%s", err.Error())
 	}
+	if err := checkHost(p.Host); err != nil {
+		return nil, p, err
+	}
 	if p.Host != "" {
 		if err := s.d.Policy.CheckHost(ctx, p.Host, p.Port); err != nil {
 			var ce *connectors.Error
@@ -150,9 +156,13 @@ func (s *Server) databaseSchema(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("missing_field", "db_type query parameter is required"))
 		return
 	}
+	if err := checkSlug("db_type", t); err != nil {
+		writeError(w, err)
+		return
+	}
 	drv, ok := connectors.Lookup(t)
 	if !ok {
-		writeError(w, errBadRequest("unknown_db_type", "unknown db_type %q; see GET /api/databases/types", t))
+		writeError(w, errBadRequest("unknown_db_type", "unknown db_type %s; see GET /api/databases/types", Clip(t)))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"db_type": t, "name": drv.Info().Name, "fields": drv.Fields()})
@@ -319,6 +329,10 @@ func (s *Server) databaseDisconnect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("missing_field", "db_id is required"))
 		return
 	}
+	if err := checkID("db_id", req.DBID); err != nil {
+		writeError(w, err)
+		return
+	}
 	err := s.d.Store.DeleteDatabase(r.Context(), req.UserID, req.DBID)
 	status := http.StatusOK
 	if err != nil {
@@ -329,7 +343,7 @@ func (s *Server) databaseDisconnect(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r.Context(), "database.disconnect", req.UserID, req.DBID, status, start, "")
 	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, errNotFound("database_not_found", "database %q not found", req.DBID))
+		writeError(w, errNotFound("database_not_found", "database %s not found", Clip(req.DBID)))
 		return
 	}
 	if err != nil {
@@ -347,16 +361,6 @@ func (s *Server) toolsChanged(userID string) {
 	if s.d.NC != nil {
 		_ = s.d.NC.Publish(messages.EventToolsChanged, []byte(userID))
 	}
-}
-
-func requireUser(userID string) error {
-	if strings.TrimSpace(userID) == "" {
-		return errBadRequest("missing_field", "user_id is required")
-	}
-	if len(userID) > 256 {
-		return errBadRequest("invalid_field", "user_id is longer than 256 characters")
-	}
-	return nil
 }
 
 func storageError(err error) error {

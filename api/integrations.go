@@ -34,7 +34,8 @@ type Integrations interface {
 	Tools(ctx context.Context, userID string) ([]Tool, error)
 	// CallbackTarget checks the signature of a callback's state token and
 	// returns what it vouches for. A forged or garbled state is an error:
-	// the callback then has no redirect target at all.
+	// the callback then has no redirect target at all. A used or expired
+	// state comes back with Closed set.
 	CallbackTarget(ctx context.Context, state string) (*CallbackTarget, error)
 }
 
@@ -72,6 +73,10 @@ type CallbackTarget struct {
 	UserID      string
 	Provider    string
 	RedirectURL string
+	// Closed, when set, is why the flow can no longer complete (its state
+	// was used already, or expired): the browser goes back as failed and no
+	// job is queued.
+	Closed string
 }
 
 // CallbackResult is the body an OAuth-callback job answers with.
@@ -156,6 +161,10 @@ func (s *Server) integrationsConnect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("missing_field", "provider is required; see GET /api/integrations"))
 		return
 	}
+	if err := checkSlug("provider", req.Provider); err != nil {
+		writeError(w, err)
+		return
+	}
 	if strings.TrimSpace(req.RedirectURL) == "" {
 		writeError(w, errBadRequest("missing_field", "redirect_url is required"))
 		return
@@ -218,6 +227,14 @@ func (s *Server) integrationsDisconnect(w http.ResponseWriter, r *http.Request) 
 		writeError(w, errBadRequest("missing_field", "integration_id (or provider) is required"))
 		return
 	}
+	if err := checkOptional(checkID, "integration_id", req.IntegrationID); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkOptional(checkSlug, "provider", req.Provider); err != nil {
+		writeError(w, err)
+		return
+	}
 	target := req.IntegrationID
 	if target == "" {
 		target = req.Provider
@@ -265,6 +282,12 @@ func (s *Server) integrationCallback(w http.ResponseWriter, r *http.Request) {
 		writeIntegrationError(w, err)
 		return
 	}
+	if target.Closed != "" {
+		// A replay or an expired flow: back to OA as failed, nothing queued.
+		s.log.Info("oauth callback refused before queueing", "reason", target.Closed, "provider", target.Provider)
+		s.callbackBack(w, r, target, "failed", http.StatusConflict, start, "")
+		return
+	}
 	if len(q) > callbackMaxKeys {
 		writeError(w, errBadRequest("invalid_callback", "the callback carries too many query parameters"))
 		return
@@ -296,23 +319,26 @@ func (s *Server) integrationCallback(w http.ResponseWriter, r *http.Request) {
 			status = "success"
 		}
 	}
+	code := http.StatusUnprocessableEntity
 	if status == "success" {
 		s.toolsChanged(target.UserID)
+		code = http.StatusOK
 	}
+	s.callbackBack(w, r, target, status, code, start, jobID)
+}
+
+// callbackBack sends the browser back to the redirect_url the state vouches
+// for, with status and provider added, and audits the outcome as code.
+func (s *Server) callbackBack(w http.ResponseWriter, r *http.Request, target *CallbackTarget, status string, code int, start time.Time, jobID string) {
 	loc, err := withQuery(target.RedirectURL, map[string]string{"status": status, "provider": target.Provider})
 	if err != nil {
 		writeError(w, errBadRequest("invalid_state", "the state's redirect_url is not a valid URL"))
 		return
 	}
-	code := http.StatusOK
-	if status != "success" {
-		code = http.StatusUnprocessableEntity
-	}
 	s.audit(r.Context(), "integration.callback", target.UserID, target.Provider, code, start, jobID)
 	// loc is the signed state's redirect_url, checked against
 	// OAUTH_ALLOWED_REDIRECTS at connect and again by CallbackTarget.
 	http.Redirect(w, r, loc, http.StatusFound) //nolint:gosec // G710: allowlisted, see above
-
 }
 
 // withQuery sets query parameters on a URL, keeping its other parameters.

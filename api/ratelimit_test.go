@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -160,4 +161,50 @@ func TestRateLimitInRouter(t *testing.T) {
 		t.Fatalf("first call: status %d (%s)", rec.Code, rec.Body)
 	}
 	wantRateLimited(t, rlCall(t, srv, http.MethodGet, "/api/databases/schema?db_type=nope&user_id=zed", "test-key", ""), "second call")
+}
+
+// The per-user limit counts the user_id the handler acts on: for a POST,
+// the body's, whatever the query string says; for a GET, the query's. A
+// caller cannot dodge it by varying ?user_id= on a POST.
+func TestRateLimitKeysOnTheHandlersUser(t *testing.T) {
+	t.Parallel()
+	decoded := 0
+	h := api.RateLimit(0, 2)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v struct {
+			UserID string `json:"user_id"`
+		}
+		if r.Method == http.MethodPost {
+			if err := api.Decode(r, &v, false); err != nil || v.UserID != "alice" {
+				t.Errorf("handler decoded %+v, %v", v, err)
+			}
+			decoded++
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	body := `{"user_id":"alice","action":"DB_QUERY_db_x"}`
+	for i := 0; i < 2; i++ {
+		if rec := rlCall(t, h, http.MethodPost, "/api/tools/execute?user_id=decoy"+strconv.Itoa(i), "k", body); rec.Code != http.StatusOK {
+			t.Fatalf("call %d: status %d", i, rec.Code)
+		}
+	}
+	wantRateLimited(t, rlCall(t, h, http.MethodPost, "/api/tools/execute?user_id=decoy9", "k", body), "alice behind a decoy query")
+	if decoded != 2 {
+		t.Fatalf("the handler decoded %d bodies, want 2", decoded)
+	}
+	// The decoys were not counted: a GET as decoy0 still passes twice.
+	for i := 0; i < 2; i++ {
+		if rec := rlCall(t, h, http.MethodGet, "/api/tools?user_id=decoy0", "k", ""); rec.Code != http.StatusOK {
+			t.Fatalf("decoy0 GET %d: status %d", i, rec.Code)
+		}
+	}
+	// A DELETE acts on the query's user, else the body's.
+	for i := 0; i < 2; i++ {
+		if rec := rlCall(t, h, http.MethodDelete, "/api/mcp/tokens/tok_x", "k", `{"user_id":"bob"}`); rec.Code != http.StatusOK {
+			t.Fatalf("bob DELETE %d: status %d", i, rec.Code)
+		}
+	}
+	wantRateLimited(t, rlCall(t, h, http.MethodDelete, "/api/mcp/tokens/tok_x", "k", `{"user_id":"bob"}`), "bob's 3rd DELETE")
+	if rec := rlCall(t, h, http.MethodDelete, "/api/mcp/tokens/tok_x?user_id=carol", "k", `{"user_id":"bob"}`); rec.Code != http.StatusOK {
+		t.Fatalf("carol's DELETE: status %d", rec.Code)
+	}
 }

@@ -98,7 +98,7 @@ func decodeBytes(body []byte, v any) error {
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errBadRequest("invalid_field", "field %q must be %s", te.Field, jsonKind(te.Type.Kind().String()))
+			return errBadRequest("invalid_field", "field %s must be %s", Clip(te.Field), jsonKind(te.Type.Kind().String()))
 		}
 		return errBadRequest("invalid_json", "malformed JSON: %v", err)
 	}
@@ -158,6 +158,9 @@ func Decode(r *http.Request, v any, emptyOK bool) error {
 
 // readBody reads a request body of at most maxBody bytes: 413 beyond.
 func readBody(r *http.Request) ([]byte, error) {
+	if b, ok := r.Context().Value(bodyKey{}).([]byte); ok {
+		return b, nil // read once already, by the rate limiter
+	}
 	if r.Body == nil {
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/metrics"
 	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/storage"
 )
@@ -35,6 +37,9 @@ type Deps struct {
 	JobTimeout time.Duration
 	// Integrations serves /api/integrations*; nil answers "not configured".
 	Integrations Integrations
+	// CallbackPerIPPerMin limits the OAuth callback, which needs no key,
+	// per client IP and minute: 0 is the default (30), negative is off.
+	CallbackPerIPPerMin int
 	// Audit records executes, connects and disconnects. May be nil.
 	Audit func(e storage.AuditEntry)
 	// Observe records each request (metrics). May be nil.
@@ -76,7 +81,7 @@ func New(d Deps) *Server {
 	r.Route("/api", func(r chi.Router) {
 		r.Get("/tools/health", s.health)
 		r.Method(http.MethodGet, "/openapi.json", OpenAPIHandler())
-		r.Get("/integrations/callback", s.integrationCallback)
+		r.With(callbackLimit(d.CallbackPerIPPerMin)).Get("/integrations/callback", s.integrationCallback)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireKey)
 			r.Use(d.Middleware...)
@@ -135,18 +140,24 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
+		// The route pattern, never the raw path; a standard method or OTHER.
 		route := chi.RouteContext(r.Context()).RoutePattern()
+		method := metrics.Method(r.Method)
+		status := ww.Status()
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http sends 200
+		}
 		if s.d.Observe != nil {
-			s.d.Observe(route, r.Method, ww.Status(), time.Since(start))
+			s.d.Observe(route, method, status, time.Since(start))
 		}
 		lvl := slog.LevelDebug
-		if ww.Status() >= 500 {
+		if status >= 500 {
 			lvl = slog.LevelWarn
 		}
 		// Never the query string: it may carry OAuth state or user ids only,
 		// but bodies and keys are never logged either.
-		s.log.Log(r.Context(), lvl, "http", "request_id", middleware.GetReqID(r.Context()), "method", r.Method,
-			"route", route, "status", ww.Status(), "ms", time.Since(start).Milliseconds())
+		s.log.Log(r.Context(), lvl, "http", "request_id", middleware.GetReqID(r.Context()), "method", method,
+			"route", route, "status", status, "ms", time.Since(start).Milliseconds())
 	})
 }
 
@@ -230,9 +241,13 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 }
 
 // audit records one audited action; never its parameters or results.
+// Callers pass validated values; a target is still cut to 128 bytes.
 func (s *Server) audit(ctx context.Context, action, userID, target string, status int, start time.Time, jobID string) {
 	if s.d.Audit == nil || userID == "" {
 		return
+	}
+	if len(target) > maxAction {
+		target = strings.ToValidUTF8(target[:maxAction], "")
 	}
 	outcome := "ok"
 	if status >= 400 {

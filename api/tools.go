@@ -94,8 +94,8 @@ func ParseExecute(body []byte) (*ExecuteRequest, error) {
 	if err := requireUser(req.UserID); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(req.Action) == "" {
-		return nil, errBadRequest("missing_field", "action is required")
+	if err := CheckAction(req.Action); err != nil {
+		return nil, err
 	}
 	if p := bytes.TrimSpace(req.Params); len(p) > 0 && !bytes.Equal(p, []byte("null")) && p[0] != '{' {
 		return nil, errBadRequest("invalid_field", "params must be a JSON object")
@@ -152,13 +152,15 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	jobID := chi.URLParam(r, "job_id")
-	if _, err := uuid.Parse(jobID); err != nil {
-		writeError(w, errNotFound("job_not_found", "job %q not found", jobID))
+	// A malformed id is unknown, like another user's (404), and is not
+	// echoed: only a well-formed UUID is.
+	if _, err := uuid.Parse(jobID); err != nil || len(jobID) != 36 {
+		writeError(w, errNotFound("job_not_found", "job not found"))
 		return
 	}
 	st, err := s.d.Statuses.Get(r.Context(), userID, jobID)
 	if errors.Is(err, queue.ErrNoStatus) {
-		writeError(w, errNotFound("job_not_found", "job %q not found", jobID))
+		writeError(w, errNotFound("job_not_found", "job %s not found", jobID))
 		return
 	}
 	if err != nil {

@@ -53,6 +53,8 @@ var Env = []Var{
 	{"COMPOSIO_TOOLS_CACHE_TTL", "10m", "how long a toolkit's tool list from Composio is cached"},
 	{"RATE_LIMIT_PER_KEY", "0", "requests per minute per API key (0 = off)"},
 	{"RATE_LIMIT_PER_USER", "0", "requests per minute per user_id (0 = off)"},
+	{"MCP_RATE_LIMIT_PER_TOKEN", "0", "requests per minute to /mcp per MCP token (0 = off)"},
+	{"MCP_MAX_SESSIONS_PER_TOKEN", "16", "open MCP sessions per MCP token"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP endpoint; tracing is exported only when set"},
 }
 
@@ -104,6 +106,8 @@ type Config struct {
 	ComposioToolsTTL    time.Duration
 	RateLimitPerKey     int
 	RateLimitPerUser    int
+	MCPRateLimit        int
+	MCPMaxSessions      int
 	OTLPEndpoint        string
 }
 
@@ -191,6 +195,8 @@ func Load(lookup Lookup) (*Config, error) {
 		ComposioToolsTTL:  dur("COMPOSIO_TOOLS_CACHE_TTL"),
 		RateLimitPerKey:   atoi("RATE_LIMIT_PER_KEY", 0, 1_000_000),
 		RateLimitPerUser:  atoi("RATE_LIMIT_PER_USER", 0, 1_000_000),
+		MCPRateLimit:      atoi("MCP_RATE_LIMIT_PER_TOKEN", 0, 1_000_000),
+		MCPMaxSessions:    atoi("MCP_MAX_SESSIONS_PER_TOKEN", 1, 10_000),
 		OTLPEndpoint:      get("OTEL_EXPORTER_OTLP_ENDPOINT"),
 	}
 	if c.DefaultRows > c.MaxRows {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/openanalyst/mcp-integration-service/api"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio"
 	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/storage"
@@ -44,7 +45,7 @@ func (s *Service) HandleExecute(ctx context.Context, job *messages.Job, attempt 
 	}
 	slug := strings.ToUpper(strings.TrimSpace(pl.Action))
 	if slug == "" || len(slug) > 200 || strings.ContainsAny(slug, "/?#% \t") {
-		return worker.Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %q not found for this user", pl.Action))
+		return worker.Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %s not found for this user", api.Clip(pl.Action)))
 	}
 	recs, err := s.c.Store.List(ctx, job.UserID)
 	if err != nil {
@@ -149,7 +150,7 @@ func (s *Service) resolveTool(ctx context.Context, slug, action string, recs []s
 			"%s is a %s tool, and this user has no active %s integration: connect %s first (POST /api/integrations/connect)",
 			slug, guess, guess, guess))
 	}
-	return nil, "", worker.Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %q not found for this user", action))
+	return nil, "", worker.Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %s not found for this user", api.Clip(action)))
 }
 
 // executeError maps a failed ExecuteTool call. Only failures where Composio

@@ -94,11 +94,19 @@ func CheckRedirect(raw string, allowed []string) (string, error) {
 	}
 	if !slices.Contains(allowed, o) {
 		if len(allowed) == 0 {
-			return "", fmt.Errorf("redirect_url origin %s is not allowed: no origin is (set OAUTH_ALLOWED_REDIRECTS)", o)
+			return "", fmt.Errorf("redirect_url origin %s is not allowed: no origin is (set OAUTH_ALLOWED_REDIRECTS)", clip(o))
 		}
-		return "", fmt.Errorf("redirect_url origin %s is not in OAUTH_ALLOWED_REDIRECTS", o)
+		return "", fmt.Errorf("redirect_url origin %s is not in OAUTH_ALLOWED_REDIRECTS", clip(o))
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	u.Host = strings.ToLower(u.Host)
 	return u.String(), nil
+}
+
+// clip keeps an echoed origin short: at most 64 bytes, then "…".
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:64], "") + "…"
 }

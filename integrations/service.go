@@ -3,6 +3,7 @@ package integrations
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
 	"errors"
@@ -181,7 +182,7 @@ func (s *Service) Providers(ctx context.Context) ([]api.Provider, error) {
 // only that state can complete.
 func (s *Service) Connect(ctx context.Context, userID, provider, redirectURL string) (*api.ConnectStarted, error) {
 	if !s.known(provider) {
-		return nil, bad("unknown_provider", "unknown provider %q; one of: %s", provider, s.providerNames())
+		return nil, bad("unknown_provider", "unknown provider %s; one of: %s", api.Clip(provider), s.providerNames())
 	}
 	authConfig := s.c.AuthConfigs[provider]
 	if authConfig == "" {
@@ -251,12 +252,12 @@ func (s *Service) Disconnect(ctx context.Context, userID, integrationID, provide
 		rec, err := s.c.Store.Get(ctx, userID, integrationID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return nil, notFound("integration_not_found", "integration %q not found", integrationID)
+			return nil, notFound("integration_not_found", "integration %s not found", api.Clip(integrationID))
 		case err != nil:
 			return nil, storageError(err)
 		case rec.Status == storage.StatusRemoved || provider != "" && rec.Provider != provider:
 			// Already removed, or not of the provider named as well.
-			return nil, notFound("integration_not_found", "integration %q not found", integrationID)
+			return nil, notFound("integration_not_found", "integration %s not found", api.Clip(integrationID))
 		}
 		targets = append(targets, *rec)
 	} else {
@@ -339,18 +340,41 @@ func (s *Service) fetchTools(ctx context.Context, toolkit string) (*toolkitTools
 	return tt, nil
 }
 
-// CallbackTarget checks a callback's state signature (not its expiry: an
-// expired flow still goes back to OA, as failed) and that its redirect URL
-// is still allowed.
-func (s *Service) CallbackTarget(_ context.Context, state string) (*api.CallbackTarget, error) {
+// CallbackTarget checks a callback's state before any job is queued: its
+// signature (a forgery is a 400 with no redirect at all), that its redirect
+// URL is still allowed, and that it is the open flow's state: a state already
+// used (the record is no longer pending with its nonce) or expired is
+// refused, with Closed set, so the browser goes back to OA as failed and
+// nothing runs. An expired flow still pending is closed as failed here, as
+// the callback job would have.
+func (s *Service) CallbackTarget(ctx context.Context, state string) (*api.CallbackTarget, error) {
 	st, err := s.c.Signer.Verify(state, s.c.Now())
 	if errors.Is(err, ErrStateInvalid) {
 		return nil, bad("invalid_state", "the OAuth state is missing, malformed or not signed by this service")
 	}
+	expired := errors.Is(err, ErrStateExpired)
 	if _, err := CheckRedirect(st.RedirectURL, s.c.Allowed()); err != nil {
 		return nil, bad("redirect_not_allowed", "%s", err.Error())
 	}
-	return &api.CallbackTarget{UserID: st.UserID, Provider: st.Provider, RedirectURL: st.RedirectURL}, nil
+	t := &api.CallbackTarget{UserID: st.UserID, Provider: st.Provider, RedirectURL: st.RedirectURL}
+	rec, err := s.c.Store.Get(ctx, st.UserID, st.IntegrationID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		t.Closed = reasonUnknownFlow
+		return t, nil
+	case err != nil:
+		return nil, storageError(err)
+	}
+	open := rec.Status == storage.StatusPending && rec.Provider == st.Provider && rec.StateNonce != "" &&
+		subtle.ConstantTimeCompare([]byte(rec.StateNonce), []byte(st.Nonce)) == 1
+	switch {
+	case !open:
+		t.Closed = reasonStateUsed
+	case expired:
+		s.markFailed(rec, st.Nonce)
+		t.Closed = reasonStateExpired
+	}
+	return t, nil
 }
 
 // deleteAccount deletes a connected account at Composio, best effort (an

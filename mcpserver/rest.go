@@ -125,9 +125,13 @@ func (t *tokenRoutes) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := chi.URLParam(r, "token_id")
+	if err := api.CheckID("token_id", id); err != nil {
+		api.WriteError(w, err)
+		return
+	}
 	err := t.store.revoke(r.Context(), userID, id)
 	if errors.Is(err, errNotFound) {
-		api.WriteError(w, api.Fail(http.StatusNotFound, "token_not_found", "token %q not found", id))
+		api.WriteError(w, api.Fail(http.StatusNotFound, "token_not_found", "token %s not found", api.Clip(id)))
 		return
 	}
 	if err != nil {

@@ -46,6 +46,7 @@ const (
 type hub struct {
 	in      *service.Instance
 	tokens  *tokenStore
+	lim     *limits
 	log     *slog.Logger
 	handler http.Handler
 
@@ -69,7 +70,8 @@ type ctxKey struct{}
 
 func newHub(in *service.Instance, tokens *tokenStore) *hub {
 	log := in.Logger.With("component", "mcp")
-	h := &hub{in: in, tokens: tokens, log: log, users: map[string]*userServer{}}
+	h := &hub{in: in, tokens: tokens, log: log, users: map[string]*userServer{},
+		lim: newLimits(in.Config.MCPRateLimit, in.Config.MCPMaxSessions)}
 	sdkLog := slog.New(minLevel{h: log.Handler(), min: slog.LevelError})
 	mcpHandler := mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
 		SessionTimeout: sessionIdle,
@@ -96,7 +98,8 @@ func newHub(in *service.Instance, tokens *tokenStore) *hub {
 func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
 
 // authenticate answers 401 before any MCP traffic unless the request carries
-// a live token, and puts the token's record in the request context.
+// a live token, and puts the token's record in the request context. The
+// token's limits (rate, open sessions) then apply: 429 beyond them.
 func (h *hub) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.hookShutdown(r)
@@ -121,7 +124,8 @@ func (h *hub) authenticate(next http.Handler) http.Handler {
 			api.WriteError(w, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, d)))
+		live := func() map[string]bool { return h.liveSessions(d.UserID) }
+		h.lim.guard(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, d)), d.ID, live, next)
 	})
 }
 
@@ -330,6 +334,9 @@ func fingerprint(t *mcp.Tool) string {
 func (h *hub) call(ctx context.Context, user string, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	if req.Params == nil || strings.TrimSpace(req.Params.Name) == "" {
 		return errorResult(messages.ErrorBody{Error: "a tool name is required", Code: "missing_field"}), nil
+	}
+	if err := api.CheckAction(req.Params.Name); err != nil {
+		return errorResult(messages.ErrorBody{Error: err.Error(), Code: "invalid_field"}), nil
 	}
 	args := bytes.TrimSpace(req.Params.Arguments)
 	if len(args) == 0 || bytes.Equal(args, []byte("null")) {

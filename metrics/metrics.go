@@ -50,14 +50,31 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// ObserveRequest records one HTTP request.
+// ObserveRequest records one HTTP request. route must be a route pattern
+// (never a raw path); every label has a bounded set of values: the method is
+// one of the standard ones or "OTHER", the status a valid code or "other".
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	s := strconv.Itoa(status)
+	method = Method(method)
+	s := "other"
+	if status >= 100 && status <= 599 {
+		s = strconv.Itoa(status)
+	}
 	m.requests.WithLabelValues(route, method, s).Inc()
 	m.latency.WithLabelValues(route, method, s).Observe(d.Seconds())
+}
+
+// Method normalises an HTTP method for a label or a log: a standard method
+// as is, anything else (an invented or misspelled one) "OTHER".
+func Method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodHead, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
 }
 
 // ObserveJob records one job a worker finished (or gave back for retry).

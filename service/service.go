@@ -279,7 +279,7 @@ func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Wo
 		if err != nil {
 			return fmt.Errorf("metrics listen on %s: %w", cfg.MetricsAddr, err)
 		}
-		in.mhttp = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		in.mhttp = api.NewHTTPServer(mux, api.DefaultTimeouts())
 		go func() { _ = in.mhttp.Serve(ln) }()
 	}
 	return nil
@@ -323,7 +323,7 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 		host = "127.0.0.1"
 	}
 	in.URL = "http://" + net.JoinHostPort(host, port)
-	in.http = &http.Server{Handler: in.API, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	in.http = api.NewHTTPServer(in.API, api.DefaultTimeouts())
 	go func() {
 		if err := in.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			in.runErr <- err
