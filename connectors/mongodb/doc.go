@@ -58,7 +58,12 @@
 //
 // At most Limits.MaxRows documents are returned: find's limit becomes
 // min(limit, MaxRows+1) and aggregate gets a final {"$limit": MaxRows+1}
-// stage; an extra document sets Result.Truncated.
+// stage; an extra document sets Result.Truncated. The encoded array is also
+// capped at connectors.MaxResultBytes (4 MiB): it is cut before the first
+// document that would pass the cap, so it stays valid JSON, Truncated is set
+// and the server cursor is killed. A single document larger than the cap
+// (MongoDB allows 16 MiB) yields an empty, truncated array: use a
+// projection to fetch part of it.
 //
 // # Timeouts and pool
 //

@@ -242,11 +242,19 @@ func (s *source) drain(ctx context.Context, cur *mongo.Cursor, lim connectors.Li
 			res.Truncated = true
 			break
 		}
+		mark := buf.Len()
 		if res.RowCount > 0 {
 			buf.WriteByte(',')
 		}
 		if err := appendDoc(&buf, cur.Current); err != nil {
 			return nil, connectors.Errorf(connectors.KindQuery, "cannot encode a result document: %v", err)
+		}
+		// Keep room for the closing bracket; a document that does not fit
+		// is taken back whole, and the server cursor is killed below.
+		if buf.Len()+1 > connectors.MaxResultBytes {
+			buf.Truncate(mark)
+			res.Truncated = true
+			break
 		}
 		res.RowCount++
 	}
