@@ -23,6 +23,25 @@
 // after Options.ConnectTimeout (the server selection timeout) with
 // KindUnavailable; refused credentials are KindAuth.
 //
+// A connection string may list at most MaxHosts (16) hosts, and a
+// mongodb+srv:// string's SRV record may resolve to at most as many
+// (KindInput otherwise). One Source dials at most MaxServers (50, MongoDB's
+// largest replica set) distinct addresses, however many members a server's
+// hello reply lists.
+//
+// # Hostile servers
+//
+// The driver allocates a reply's declared length before reading it, bounded
+// only by the maxMessageSizeBytes the server itself announced, and allocates
+// an OP_COMPRESSED message's declared uncompressed size before
+// decompressing. Plaintext connections are therefore wrapped below the
+// driver in a guard that fails the read (KindUnavailable, "MongoDB sent a
+// malformed reply") when a message declares a length below 16 or above
+// 48,000,000 bytes (MongoDB's maximum), or more than that uncompressed. The
+// driver checks BSON document lengths against the message, so they cannot
+// cause large allocations. TLS connections are not guarded: the driver runs
+// TLS on top of the dialled connection, so the guard would see ciphertext.
+//
 // # DB_QUERY
 //
 // The params name an operation on one collection:
