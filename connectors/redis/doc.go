@@ -27,6 +27,11 @@
 // only with a non-negative count, as a negative count asks for that many
 // repeated elements regardless of the key's size.
 //
+// Command names are compared as Redis compares them, ASCII case-insensitively;
+// a name holding any byte other than printable ASCII (a space, NUL, control
+// character, or a homoglyph such as Cyrillic "Е") is refused in every mode.
+// FuzzRedisAllowlist and a property test over rewritten attacks check this.
+//
 // With writes allowed every command runs except the denylist in
 // [DeniedCommands]: administration, replication, persistence, scripting,
 // pub/sub, commands that change the state of a pooled connection, KEYS, and
