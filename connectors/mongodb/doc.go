@@ -54,9 +54,14 @@
 // upsert) and "delete" (filter, multi) are accepted too; delete needs a
 // non-empty filter.
 //
-// A read-only connection runs only find, aggregate and count, and refuses any
-// pipeline that holds a $out or $merge key at any depth (also inside $facet,
-// $lookup or $unionWith), before anything is sent.
+// A read-only connection runs only find, aggregate and count, and refuses,
+// before anything is sent, a filter, projection, sort or pipeline that holds
+// at any depth (also inside $facet, $lookup or $unionWith pipelines, $and,
+// $elemMatch …) a key $out or $merge (stages that write) or $where,
+// $function or $accumulator (server-side JavaScript). Keys are compared after
+// JSON unescaping and case-insensitively ("$OUT" is refused too, although
+// MongoDB would only call it unknown). FuzzMongoReadOnly and a property test
+// over rewritten attacks check this.
 //
 // Filters, projections, sorts, pipelines and documents are MongoDB Extended
 // JSON (relaxed or canonical): {"$oid": "…"}, {"$date": "2024-01-02T03:04:05Z"},

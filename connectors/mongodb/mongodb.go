@@ -83,7 +83,7 @@ var queryInputSchema = json.RawMessage(`{
     "pipeline": {
       "type": "array",
       "items": {"type": "object"},
-      "description": "aggregate only: the stages in Extended JSON, e.g. [{\"$match\": {\"status\": \"paid\"}}, {\"$group\": {\"_id\": \"$customer\", \"total\": {\"$sum\": \"$total\"}}}, {\"$sort\": {\"total\": -1}}]. $out and $merge are refused on read-only connections."
+      "description": "aggregate only: the stages in Extended JSON, e.g. [{\"$match\": {\"status\": \"paid\"}}, {\"$group\": {\"_id\": \"$customer\", \"total\": {\"$sum\": \"$total\"}}}, {\"$sort\": {\"total\": -1}}]. $out, $merge and server-side JavaScript ($where, $function, $accumulator) are refused on read-only connections."
     },
     "documents": {"type": "array", "items": {"type": "object"}, "description": "insert only: the documents to insert."},
     "update": {"description": "update only: an update document such as {\"$set\": {\"status\": \"shipped\"}}, or an update pipeline (array)."},
