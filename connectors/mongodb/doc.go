@@ -23,6 +23,25 @@
 // after Options.ConnectTimeout (the server selection timeout) with
 // KindUnavailable; refused credentials are KindAuth.
 //
+// A connection string may list at most MaxHosts (16) hosts, and a
+// mongodb+srv:// string's SRV record may resolve to at most as many
+// (KindInput otherwise). One Source dials at most MaxServers (50, MongoDB's
+// largest replica set) distinct addresses, however many members a server's
+// hello reply lists.
+//
+// # Hostile servers
+//
+// The driver allocates a reply's declared length before reading it, bounded
+// only by the maxMessageSizeBytes the server itself announced, and allocates
+// an OP_COMPRESSED message's declared uncompressed size before
+// decompressing. Plaintext connections are therefore wrapped below the
+// driver in a guard that fails the read (KindUnavailable, "MongoDB sent a
+// malformed reply") when a message declares a length below 16 or above
+// 48,000,000 bytes (MongoDB's maximum), or more than that uncompressed. The
+// driver checks BSON document lengths against the message, so they cannot
+// cause large allocations. TLS connections are not guarded: the driver runs
+// TLS on top of the dialled connection, so the guard would see ciphertext.
+//
 // # DB_QUERY
 //
 // The params name an operation on one collection:
@@ -35,9 +54,14 @@
 // upsert) and "delete" (filter, multi) are accepted too; delete needs a
 // non-empty filter.
 //
-// A read-only connection runs only find, aggregate and count, and refuses any
-// pipeline that holds a $out or $merge key at any depth (also inside $facet,
-// $lookup or $unionWith), before anything is sent.
+// A read-only connection runs only find, aggregate and count, and refuses,
+// before anything is sent, a filter, projection, sort or pipeline that holds
+// at any depth (also inside $facet, $lookup or $unionWith pipelines, $and,
+// $elemMatch …) a key $out or $merge (stages that write) or $where,
+// $function or $accumulator (server-side JavaScript). Keys are compared after
+// JSON unescaping and case-insensitively ("$OUT" is refused too, although
+// MongoDB would only call it unknown). FuzzMongoReadOnly and a property test
+// over rewritten attacks check this.
 //
 // Filters, projections, sorts, pipelines and documents are MongoDB Extended
 // JSON (relaxed or canonical): {"$oid": "…"}, {"$date": "2024-01-02T03:04:05Z"},
@@ -58,7 +82,12 @@
 //
 // At most Limits.MaxRows documents are returned: find's limit becomes
 // min(limit, MaxRows+1) and aggregate gets a final {"$limit": MaxRows+1}
-// stage; an extra document sets Result.Truncated.
+// stage; an extra document sets Result.Truncated. The encoded array is also
+// capped at connectors.MaxResultBytes (4 MiB): it is cut before the first
+// document that would pass the cap, so it stays valid JSON, Truncated is set
+// and the server cursor is killed. A single document larger than the cap
+// (MongoDB allows 16 MiB) yields an empty, truncated array: use a
+// projection to fetch part of it.
 //
 // # Timeouts and pool
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"sort"
@@ -22,6 +23,15 @@ import (
 
 // Type is the database type this connector registers.
 const Type = "mongodb"
+
+// MaxHosts is the most hosts a connection string may list, or its SRV record
+// resolve to.
+const MaxHosts = 16
+
+// MaxServers is the most distinct addresses one Source dials: MongoDB's
+// largest replica set has 50 members, and a hostile server's hello reply
+// could otherwise list thousands for the driver to dial.
+const MaxServers = 50
 
 // defaultSelectionTimeout bounds server selection when Options.ConnectTimeout
 // is unset.
@@ -73,7 +83,7 @@ var queryInputSchema = json.RawMessage(`{
     "pipeline": {
       "type": "array",
       "items": {"type": "object"},
-      "description": "aggregate only: the stages in Extended JSON, e.g. [{\"$match\": {\"status\": \"paid\"}}, {\"$group\": {\"_id\": \"$customer\", \"total\": {\"$sum\": \"$total\"}}}, {\"$sort\": {\"total\": -1}}]. $out and $merge are refused on read-only connections."
+      "description": "aggregate only: the stages in Extended JSON, e.g. [{\"$match\": {\"status\": \"paid\"}}, {\"$group\": {\"_id\": \"$customer\", \"total\": {\"$sum\": \"$total\"}}}, {\"$sort\": {\"total\": -1}}]. $out, $merge and server-side JavaScript ($where, $function, $accumulator) are refused on read-only connections."
     },
     "documents": {"type": "array", "items": {"type": "object"}, "description": "insert only: the documents to insert."},
     "update": {"description": "update only: an update document such as {\"$set\": {\"status\": \"shipped\"}}, or an update pipeline (array)."},
@@ -159,6 +169,9 @@ func parseTarget(p connectors.Params) (*target, error) {
 	}
 	if len(cs.Hosts) == 0 {
 		return nil, fail("the connection string names no host")
+	}
+	if len(cs.Hosts) > MaxHosts {
+		return nil, fail("the connection string lists %d hosts; at most %d are allowed", len(cs.Hosts), MaxHosts)
 	}
 	for _, h := range cs.Hosts {
 		if strings.Contains(h, "/") || strings.HasSuffix(h, ".sock") {
@@ -276,8 +289,15 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 	if maxPool <= 0 {
 		maxPool = 1
 	}
-	opts := options.Client().ApplyURI(t.uri).
-		SetDialer(policyDialer{dial: dial, s: s}).
+	// ApplyURI reads the SRV and TXT records of a mongodb+srv:// string.
+	opts := options.Client().ApplyURI(t.uri)
+	if len(opts.Hosts) > MaxHosts {
+		return nil, connectors.Errorf(connectors.KindInput,
+			"the connection string's SRV record lists %d hosts; at most %d are allowed", len(opts.Hosts), MaxHosts)
+	}
+	// The wire guard must read plaintext; the driver runs TLS on top of the
+	// dialled connection, so a TLS connection cannot be guarded here.
+	opts.SetDialer(policyDialer{dial: dial, s: s, guard: opts.TLSConfig == nil}).
 		SetMaxPoolSize(uint64(maxPool)).
 		SetMinPoolSize(0).
 		SetServerSelectionTimeout(selection).
@@ -317,14 +337,20 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 	return s, nil
 }
 
-// policyDialer dials through the host policy and remembers a refusal.
+// policyDialer dials through the host policy and remembers a refusal. It
+// dials at most MaxServers distinct addresses, and wraps plaintext
+// connections in the wire guard.
 type policyDialer struct {
-	dial connectors.DialContextFunc
-	s    *source
+	dial  connectors.DialContextFunc
+	s     *source
+	guard bool
 }
 
 // DialContext implements options.ContextDialer.
 func (d policyDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if !d.s.admit(addr) {
+		return nil, fmt.Errorf("not dialling %s: this connection already reaches %d servers", addr, MaxServers)
+	}
 	c, err := d.dial(ctx, network, addr)
 	if err != nil {
 		var ce *connectors.Error
@@ -332,6 +358,9 @@ func (d policyDialer) DialContext(ctx context.Context, network, addr string) (ne
 			d.s.refused(ce)
 		}
 		return nil, err
+	}
+	if d.guard {
+		return guardWire(c), nil
 	}
 	return c, nil
 }
@@ -349,6 +378,27 @@ type source struct {
 	policyErr  atomic.Pointer[connectors.Error]
 	policyOnce sync.Once
 	policyHit  chan struct{}
+
+	addrMu sync.Mutex
+	addrs  map[string]bool // addresses dialled, at most MaxServers
+}
+
+// admit reports whether addr may be dialled: it was dialled before, or fewer
+// than MaxServers addresses have been.
+func (s *source) admit(addr string) bool {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	if s.addrs[addr] {
+		return true
+	}
+	if len(s.addrs) >= MaxServers {
+		return false
+	}
+	if s.addrs == nil {
+		s.addrs = map[string]bool{}
+	}
+	s.addrs[addr] = true
+	return true
 }
 
 func (s *source) refused(e *connectors.Error) {

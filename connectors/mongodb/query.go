@@ -68,9 +68,32 @@ func (s *source) Run(ctx context.Context, tool string, params json.RawMessage, l
 }
 
 func (s *source) query(ctx context.Context, params json.RawMessage, lim connectors.Limits) (*connectors.Result, error) {
+	in, op, err := prepare(params, s.writes)
+	if err != nil {
+		return nil, err
+	}
+	coll := s.db.Collection(in.Collection)
+	switch op {
+	case "find":
+		return s.find(ctx, coll, in, lim)
+	case "aggregate":
+		return s.aggregate(ctx, coll, in, lim)
+	case "count":
+		return s.count(ctx, coll, in)
+	case "insert":
+		return s.insert(ctx, coll, in, lim)
+	case "update":
+		return s.update(ctx, coll, in)
+	}
+	return s.delete(ctx, coll, in)
+}
+
+// prepare decodes DB_QUERY's params and applies every check that needs no
+// server, the read-only guard included.
+func prepare(params json.RawMessage, writes bool) (*queryInput, string, error) {
 	var in queryInput
 	if err := decodeStrict(params, &in); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	op := strings.ToLower(strings.TrimSpace(in.Operation))
 	if op == "" {
@@ -80,7 +103,7 @@ func (s *source) query(ctx context.Context, params json.RawMessage, lim connecto
 		}
 	}
 	if strings.TrimSpace(in.Collection) == "" {
-		return nil, connectors.Errorf(connectors.KindInput, `"collection" is required`)
+		return nil, "", connectors.Errorf(connectors.KindInput, `"collection" is required`)
 	}
 	// Fields that belong to other operations are a mistake worth reporting.
 	allowed := map[string][]string{
@@ -93,7 +116,7 @@ func (s *source) query(ctx context.Context, params json.RawMessage, lim connecto
 	}
 	fields, known := allowed[op]
 	if !known {
-		return nil, connectors.Errorf(connectors.KindInput,
+		return nil, "", connectors.Errorf(connectors.KindInput,
 			"operation %q is not supported; use find, aggregate or count (insert, update, delete when writes are allowed)", in.Operation)
 	}
 	given := []struct {
@@ -106,27 +129,61 @@ func (s *source) query(ctx context.Context, params json.RawMessage, lim connecto
 	}
 	for _, g := range given {
 		if g.ok && !contains(fields, g.name) {
-			return nil, connectors.Errorf(connectors.KindInput, "%q is not used by operation %s (it takes %s)",
+			return nil, "", connectors.Errorf(connectors.KindInput, "%q is not used by operation %s (it takes %s)",
 				g.name, op, strings.Join(fields, ", "))
 		}
 	}
-	if !s.writes && (op == "insert" || op == "update" || op == "delete") {
-		return nil, connectors.Errorf(connectors.KindQuery, "operation %s is not allowed on a read-only connection", op)
+	if writes {
+		return &in, op, nil
 	}
-	coll := s.db.Collection(in.Collection)
-	switch op {
-	case "find":
-		return s.find(ctx, coll, &in, lim)
-	case "aggregate":
-		return s.aggregate(ctx, coll, &in, lim)
-	case "count":
-		return s.count(ctx, coll, &in)
-	case "insert":
-		return s.insert(ctx, coll, &in, lim)
-	case "update":
-		return s.update(ctx, coll, &in)
+	if op == "insert" || op == "update" || op == "delete" {
+		return nil, "", connectors.Errorf(connectors.KindQuery, "operation %s is not allowed on a read-only connection", op)
 	}
-	return s.delete(ctx, coll, &in)
+	if err := checkReadOnly(&in); err != nil {
+		return nil, "", err
+	}
+	return &in, op, nil
+}
+
+// readOnlyKeys are refused at any depth of a read-only connection's filter,
+// projection, sort or pipeline: stages that write, and operators that run
+// server-side JavaScript. MongoDB's operators are case sensitive, so "$OUT"
+// is at worst an unknown operator; keys are still compared
+// case-insensitively, to be safe against any server that is not.
+var readOnlyKeys = []string{"$out", "$merge", "$where", "$function", "$accumulator"}
+
+// checkReadOnly refuses a query that holds a key of readOnlyKeys.
+func checkReadOnly(in *queryInput) error {
+	var docs []bson.D
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"filter", in.Filter}, {"projection", in.Projection}, {"sort", in.Sort}} {
+		if present(f.raw) {
+			d, err := parseDoc(f.name, f.raw)
+			if err != nil {
+				return err
+			}
+			docs = append(docs, d)
+		}
+	}
+	if present(in.Pipeline) {
+		stages, err := parsePipeline(in.Pipeline)
+		if err != nil {
+			return err
+		}
+		docs = append(docs, stages...)
+	}
+	key, found := findKey(docs, readOnlyKeys...)
+	switch {
+	case !found:
+		return nil
+	case key == "$out" || key == "$merge":
+		return connectors.Errorf(connectors.KindQuery,
+			"stage %s writes to a collection and is not allowed on a read-only connection", key)
+	}
+	return connectors.Errorf(connectors.KindQuery,
+		"operator %s runs server-side JavaScript and is not allowed on a read-only connection", key)
 }
 
 func contains(list []string, s string) bool {
@@ -206,10 +263,6 @@ func (s *source) aggregate(ctx context.Context, coll *mongo.Collection, in *quer
 	if err != nil {
 		return nil, err
 	}
-	if key, found := findKey(pipeline, "$out", "$merge"); found && !s.writes {
-		return nil, connectors.Errorf(connectors.KindQuery,
-			"stage %s writes to a collection and is not allowed on a read-only connection", key)
-	}
 	writesLast := false
 	if n := len(pipeline); n > 0 && len(pipeline[n-1]) > 0 {
 		k := pipeline[n-1][0].Key
@@ -242,11 +295,19 @@ func (s *source) drain(ctx context.Context, cur *mongo.Cursor, lim connectors.Li
 			res.Truncated = true
 			break
 		}
+		mark := buf.Len()
 		if res.RowCount > 0 {
 			buf.WriteByte(',')
 		}
 		if err := appendDoc(&buf, cur.Current); err != nil {
 			return nil, connectors.Errorf(connectors.KindQuery, "cannot encode a result document: %v", err)
+		}
+		// Keep room for the closing bracket; a document that does not fit
+		// is taken back whole, and the server cursor is killed below.
+		if buf.Len()+1 > connectors.MaxResultBytes {
+			buf.Truncate(mark)
+			res.Truncated = true
+			break
 		}
 		res.RowCount++
 	}
@@ -552,7 +613,7 @@ func findKeyRaw(doc bson.Raw, names []string) (string, bool) {
 	for _, e := range elems {
 		key := e.Key()
 		for _, n := range names {
-			if key == n {
+			if strings.EqualFold(key, n) {
 				return n, true
 			}
 		}

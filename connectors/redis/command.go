@@ -78,6 +78,7 @@ var DeniedCommands = map[string]string{
 	"REPLICAOF":    "it is a replication command",
 	"SLAVEOF":      "it is a replication command",
 	"MIGRATE":      "it moves keys to another server",
+	"SENTINEL":     "it is a server administration command",
 	"EVAL":         "scripts cannot be checked before they run",
 	"EVALSHA":      "scripts cannot be checked before they run",
 	"EVAL_RO":      "scripts cannot be checked before they run",
@@ -121,7 +122,10 @@ func checkCommand(args []string, allowWrites bool) error {
 	if len(args) == 0 {
 		return connectors.Errorf(connectors.KindInput, "command is empty")
 	}
-	name := strings.ToUpper(args[0])
+	name, err := commandName(args[0])
+	if err != nil {
+		return err
+	}
 	if why, denied := DeniedCommands[name]; denied {
 		if name == "KEYS" || allowWrites {
 			return connectors.Errorf(connectors.KindQuery, "command %s is not allowed: %s", name, why)
@@ -140,7 +144,7 @@ func checkCommand(args []string, allowWrites bool) error {
 				"command %s without a subcommand is not allowed; allowed on a read-only connection: %s %s",
 				name, name, strings.Join(subs, "|"))
 		}
-		sub := strings.ToUpper(args[1])
+		sub := asciiUpper(args[1])
 		allowed := false
 		for _, s := range subs {
 			if s == sub {
@@ -160,6 +164,35 @@ func checkCommand(args []string, allowWrites bool) error {
 		}
 	}
 	return nil
+}
+
+// commandName upper-cases a command name as Redis compares it (ASCII only).
+// A name with any other byte (white space, NUL, a control character, a
+// non-ASCII homoglyph) is no Redis command; it is refused rather than sent,
+// so no lookup quirk of the server can turn it into a denied command.
+func commandName(w string) (string, error) {
+	if w == "" {
+		return "", connectors.Errorf(connectors.KindInput, "command is empty")
+	}
+	for i := 0; i < len(w); i++ {
+		if c := w[i]; c <= ' ' || c >= 0x7f {
+			return "", connectors.Errorf(connectors.KindQuery,
+				"command name %.40q is not allowed: a Redis command name is ASCII letters, digits and punctuation", w)
+		}
+	}
+	return asciiUpper(w), nil
+}
+
+// asciiUpper upper-cases ASCII letters only, as Redis's case-insensitive
+// command lookup does; strings.ToUpper would also map "ſ" to "S".
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // queryInput is DB_QUERY's params. Query is accepted as an alias of Command,

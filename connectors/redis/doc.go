@@ -27,6 +27,11 @@
 // only with a non-negative count, as a negative count asks for that many
 // repeated elements regardless of the key's size.
 //
+// Command names are compared as Redis compares them, ASCII case-insensitively;
+// a name holding any byte other than printable ASCII (a space, NUL, control
+// character, or a homoglyph such as Cyrillic "Е") is refused in every mode.
+// FuzzRedisAllowlist and a property test over rewritten attacks check this.
+//
 // With writes allowed every command runs except the denylist in
 // [DeniedCommands]: administration, replication, persistence, scripting,
 // pub/sub, commands that change the state of a pooled connection, KEYS, and
@@ -46,6 +51,24 @@
 // Limits.MaxRows elements (Result.Truncated). A map reply keeps at most
 // MaxRows entries (the first ones in key order) and sets Truncated when cut.
 // Other replies are single values (Rows false).
+//
+// Every body is capped at connectors.MaxResultBytes (4 MiB). An array, a map
+// or DB_LIST_KEYS's key list is cut before the first element that would pass
+// the cap (valid JSON, Truncated set; keys cut from a DB_LIST_KEYS page are
+// not in the next page either). A single value over the cap, such as a GET of
+// a 10 MB string, is refused with KindQuery ("… larger than the 4 MiB result
+// limit"), without reading it: read part of it with GETRANGE, LRANGE …
+// instead. A string cut in the middle would be silently wrong data.
+//
+// # Hostile servers
+//
+// go-redis allocates from the lengths a reply declares, so every connection
+// is wrapped below go-redis in a guard that follows the RESP2/RESP3 framing
+// and fails the read before go-redis sees a header that declares a string
+// over 4 MiB, more than 2^20 elements in one reply (nested aggregates
+// included), a reply over 64 MiB, aggregates nested over 64 deep, or a line
+// over 64 KiB (KindQuery for sizes, KindUnavailable for a malformed stream).
+// The connection is then discarded.
 //
 // # Connections
 //

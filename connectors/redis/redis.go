@@ -198,6 +198,15 @@ func (d Driver) Open(ctx context.Context, p connectors.Params, o connectors.Opti
 	if p.SSL {
 		dialer = tlsDialer(dial, host)
 	}
+	// The RESP guard sits on the plaintext stream, below go-redis's reader.
+	plain := dialer
+	dialer = func(ctx context.Context, network, a string) (net.Conn, error) {
+		c, err := plain(ctx, network, a)
+		if err != nil {
+			return nil, err
+		}
+		return guardRESP(c), nil
+	}
 
 	poolSize := o.MaxOpen
 	if poolSize <= 0 {

@@ -80,37 +80,78 @@ func pairUp(command string, v any) any {
 }
 
 // encodeReply encodes a reply as the Result body, applying the row cap to
-// arrays (and to maps' entries).
+// arrays (and to maps' entries) and the byte cap, connectors.MaxResultBytes,
+// to everything: an array or map is cut before the first element that does
+// not fit, and a single value over the cap is refused.
 func encodeReply(v any, maxRows int) (*connectors.Result, error) {
 	res := &connectors.Result{}
-	var body any
+	var err error
 	switch r := v.(type) {
 	case []any:
 		if maxRows > 0 && len(r) > maxRows {
 			r = r[:maxRows]
 			res.Truncated = true
 		}
-		body = jsonValue(r)
+		var cut bool
+		res.Body, res.RowCount, cut, err = encodeCapped('[', ']', len(r), connectors.MaxResultBytes,
+			func(i int) ([]byte, error) { return marshal(jsonValue(r[i])) })
+		res.Truncated = res.Truncated || cut
 		res.Rows = true
-		res.RowCount = len(r)
 	case map[any]any:
 		m := jsonValue(r).(map[string]any)
-		if maxRows > 0 && len(m) > maxRows {
-			for _, k := range sortedKeys(m)[maxRows:] {
-				delete(m, k)
-			}
+		keys := sortedKeys(m)
+		if maxRows > 0 && len(keys) > maxRows {
+			keys = keys[:maxRows]
 			res.Truncated = true
 		}
-		body = m
+		var cut bool
+		res.Body, _, cut, err = encodeCapped('{', '}', len(keys), connectors.MaxResultBytes, func(i int) ([]byte, error) {
+			k, err := marshal(keys[i])
+			if err != nil {
+				return nil, err
+			}
+			val, err := marshal(m[keys[i]])
+			return append(append(k, ':'), val...), err
+		})
+		res.Truncated = res.Truncated || cut
 	default:
-		body = jsonValue(v)
+		res.Body, err = marshal(jsonValue(v))
+		if err == nil && len(res.Body) > connectors.MaxResultBytes {
+			return nil, errTooLarge(int64(len(res.Body)))
+		}
 	}
-	b, err := marshal(body)
 	if err != nil {
 		return nil, connectors.Errorf(connectors.KindQuery, "cannot encode the reply: %v", err)
 	}
-	res.Body = b
 	return res, nil
+}
+
+// errTooLarge refuses a single value whose encoding would pass the result cap.
+func errTooLarge(n int64) error {
+	return connectors.Errorf(connectors.KindQuery,
+		"the reply holds a value of %d bytes, larger than the %d MiB result limit; read part of it, e.g. GETRANGE key 0 1048575 or LRANGE key 0 99",
+		n, connectors.MaxResultBytes>>20)
+}
+
+// encodeCapped encodes n elements between open and close, stopping before
+// the first element that would make the whole longer than limit. It returns
+// the body, the number of elements written and whether any was left out.
+func encodeCapped(open, closing byte, n, limit int, elem func(i int) ([]byte, error)) (json.RawMessage, int, bool, error) {
+	buf := []byte{open}
+	for i := 0; i < n; i++ {
+		b, err := elem(i)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if len(buf)+1+len(b)+1 > limit {
+			return append(buf, closing), i, true, nil
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, b...)
+	}
+	return append(buf, closing), n, false, nil
 }
 
 // marshal encodes v without HTML escaping and without a trailing newline.
@@ -220,20 +261,22 @@ func (s *source) listKeys(ctx context.Context, params json.RawMessage, lim conne
 			types[i] = c.Val()
 		}
 	}
-	entries := make([]keyEntry, len(keys))
-	for i, k := range keys {
-		entries[i] = keyEntry{Key: jsonString(k), Type: types[i]}
+	// Huge keys are cut at the byte cap, leaving room for the cursor.
+	list, n, cut, err := encodeCapped('[', ']', len(keys), connectors.MaxResultBytes-64, func(i int) ([]byte, error) {
+		return marshal(keyEntry{Key: jsonString(keys[i]), Type: types[i]})
+	})
+	if err == nil {
+		res.Body, err = marshal(struct {
+			Keys   json.RawMessage `json:"keys"`
+			Cursor string          `json:"cursor"`
+			Done   bool            `json:"done"`
+		}{list, strconv.FormatUint(cursor, 10), cursor == 0})
 	}
-	body, err := marshal(struct {
-		Keys   []keyEntry `json:"keys"`
-		Cursor string     `json:"cursor"`
-		Done   bool       `json:"done"`
-	}{entries, strconv.FormatUint(cursor, 10), cursor == 0})
 	if err != nil {
 		return nil, connectors.Errorf(connectors.KindQuery, "cannot encode the key list: %v", err)
 	}
-	res.Body = body
-	res.RowCount = len(entries)
+	res.Truncated = res.Truncated || cut
+	res.RowCount = n
 	return res, nil
 }
 
