@@ -46,7 +46,7 @@ func (s *Source) Run(ctx context.Context, tool string, params json.RawMessage, l
 type engine struct{ s *Source }
 
 // CheckReadOnly is this dialect's read-only statement guard.
-func (engine) CheckReadOnly(stmt string) error { return sqlconn.CheckReadOnly(stmt, sqlconn.Postgres) }
+func (engine) CheckReadOnly(stmt string) error { return checkReadOnly(stmt) }
 
 func (e engine) Query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error) {
 	var res *connectors.Result
