@@ -33,6 +33,7 @@ type token struct {
 	kind tokenKind
 	text string // decoded value
 	pos  int    // byte offset of the token in the statement
+	end  int    // byte offset after it (after its UESCAPE clause, if any)
 	// sconst marks a string the grammar sees as a plain SCONST ('…', E'…',
 	// $$…$$), the only kind UESCAPE takes.
 	sconst bool
@@ -106,8 +107,11 @@ func (l *lexer) plainMode() int {
 	return modeEsc
 }
 
-func (l *lexer) emit(kind tokenKind, text string, pos int) {
-	l.toks = append(l.toks, token{kind: kind, text: text, pos: pos})
+// add appends t, which ends at end, and moves past it.
+func (l *lexer) add(t token, end int) {
+	t.end = end
+	l.toks = append(l.toks, t)
+	l.i = end
 }
 
 // next consumes one token, comment or whitespace character.
@@ -141,14 +145,11 @@ func (l *lexer) next() error {
 		for j < len(s) && isOpChar(s[j]) && !commentStart(s, j) {
 			j++
 		}
-		l.emit(tokOp, s[i:j], i)
-		l.i = j
+		l.add(token{kind: tokOp, text: s[i:j], pos: i}, j)
 	case c == ':' && i+1 < len(s) && s[i+1] == ':':
-		l.emit(tokOp, "::", i)
-		l.i = i + 2
+		l.add(token{kind: tokOp, text: "::", pos: i}, i+2)
 	default:
-		l.emit(tokOp, s[i:i+1], i)
-		l.i++
+		l.add(token{kind: tokOp, text: s[i : i+1], pos: i}, i+1)
 	}
 	return nil
 }
@@ -208,8 +209,7 @@ func (l *lexer) word() error {
 	for j < len(s) && isIdentCont(s[j]) {
 		j++
 	}
-	l.emit(tokWord, truncateIdent(asciiLower(s[i:j])), i)
-	l.i = j
+	l.add(token{kind: tokWord, text: truncateIdent(asciiLower(s[i:j])), pos: i}, j)
 	return nil
 }
 
@@ -238,8 +238,7 @@ func (l *lexer) number() {
 			j = k
 		}
 	}
-	l.emit(tokNumber, s[l.i:j], l.i)
-	l.i = j
+	l.add(token{kind: tokNumber, text: s[l.i:j], pos: l.i}, j)
 }
 
 // dollar reads a $1 parameter, a $tag$…$tag$ string, or a lone $.
@@ -250,8 +249,7 @@ func (l *lexer) dollar() error {
 		for j < len(s) && isDigit(s[j]) {
 			j++
 		}
-		l.emit(tokParam, s[i:j], i)
-		l.i = j
+		l.add(token{kind: tokParam, text: s[i:j], pos: i}, j)
 		return nil
 	}
 	if j < len(s) && isIdentStart(s[j]) {
@@ -260,8 +258,7 @@ func (l *lexer) dollar() error {
 		}
 	}
 	if j >= len(s) || s[j] != '$' {
-		l.emit(tokOp, "$", i) // the server reads the tag again as a word
-		l.i = i + 1
+		l.add(token{kind: tokOp, text: "$", pos: i}, i+1) // the server reads the tag again as a word
 		return nil
 	}
 	delim := s[i : j+1]
@@ -270,8 +267,7 @@ func (l *lexer) dollar() error {
 		return errors.New("unterminated dollar-quoted string")
 	}
 	body := s[j+1 : j+1+end]
-	l.toks = append(l.toks, token{kind: tokString, text: body, pos: i, sconst: true})
-	l.i = j + 1 + end + len(delim)
+	l.add(token{kind: tokString, text: body, pos: i, sconst: true}, j+1+end+len(delim))
 	return nil
 }
 
@@ -301,8 +297,7 @@ func (l *lexer) quotedIdent(pos, from int, uni bool) error {
 	if !uni {
 		text = truncateIdent(text)
 	}
-	l.toks = append(l.toks, token{kind: tokQuoted, text: text, pos: pos, uni: uni})
-	l.i = j
+	l.add(token{kind: tokQuoted, text: text, pos: pos, uni: uni}, j)
 	return nil
 }
 
@@ -328,7 +323,6 @@ func (l *lexer) str(pos, from int, lk litKind) error {
 				j = k
 				continue
 			}
-			l.i = j + 1
 			kind := tokString
 			if mode == modeBits {
 				kind = tokBits
@@ -340,7 +334,7 @@ func (l *lexer) str(pos, from int, lk litKind) error {
 					return err
 				}
 			}
-			l.toks = append(l.toks, token{kind: kind, text: text, pos: pos, sconst: lk.sconst, uni: lk.uni})
+			l.add(token{kind: kind, text: text, pos: pos, sconst: lk.sconst, uni: lk.uni}, j+1)
 			return nil
 		case c == '\\' && mode == modeEsc:
 			if j+1 >= len(s) {
@@ -515,6 +509,7 @@ func resolveUnicode(toks []token) ([]token, error) {
 					return nil, errors.New("invalid Unicode escape character")
 				}
 				esc = toks[k+2].text[0]
+				t.end = toks[k+2].end
 				k += 2
 			}
 			text, err := unescapeU(t.text, esc)
