@@ -220,7 +220,7 @@ func (l *lexer) number() {
 	for j < len(s) && isDigit(s[j]) {
 		j++
 	}
-	if j < len(s) && s[j] == '.' && !(j+1 < len(s) && s[j+1] == '.') {
+	if j < len(s) && s[j] == '.' && (j+1 >= len(s) || s[j+1] != '.') {
 		j++
 		for j < len(s) && isDigit(s[j]) {
 			j++
