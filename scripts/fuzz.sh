@@ -15,6 +15,7 @@ targets=(
 	"FuzzDecodeJob ./messages"
 	"FuzzUserToken ./messages"
 	"FuzzToolName ./worker"
+	"FuzzPostgresReadOnly ./connectors/postgres"
 )
 
 failed=()

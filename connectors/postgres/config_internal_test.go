@@ -26,6 +26,9 @@ func TestPoolConfigQuoting(t *testing.T) {
 	if cfg.MaxConns != 4 || cfg.MaxConnIdleTime != time.Minute || cc.RuntimeParams["statement_timeout"] != "2000" {
 		t.Fatalf("pool: max %d idle %v params %v", cfg.MaxConns, cfg.MaxConnIdleTime, cc.RuntimeParams)
 	}
+	if cc.RuntimeParams["standard_conforming_strings"] != "on" || cc.RuntimeParams["client_encoding"] != "UTF8" {
+		t.Fatalf("the read-only guard's lexing settings are not requested: %v", cc.RuntimeParams)
+	}
 	p.SSL = false
 	cfg, err = poolConfig(p, connectors.Options{})
 	if err != nil || cfg.ConnConfig.TLSConfig != nil || cfg.MaxConns != 1 {

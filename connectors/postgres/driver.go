@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
@@ -26,7 +28,20 @@ const ApplicationName = "mcp-integration-service"
 const (
 	defaultConnectTimeout = 10 * time.Second
 	cleanupTimeout        = 5 * time.Second
+	// maxMessageBytes caps one protocol message from the server. The
+	// driver allocates a message's declared length before reading it, so a
+	// hostile server could otherwise make it allocate up to 1 GiB per
+	// connection. A result is capped far lower (connectors.MaxResultBytes),
+	// so a row this large could never be returned anyway.
+	maxMessageBytes = 64 << 20
 )
+
+// buildFrontend is pgproto3.NewFrontend with maxMessageBytes as its limit.
+func buildFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	f := pgproto3.NewFrontend(r, w)
+	f.SetMaxBodyLen(maxMessageBytes)
+	return f
+}
 
 // Driver is the PostgreSQL connector. It registers itself under "postgres".
 type Driver struct{}
@@ -84,6 +99,7 @@ func poolConfig(p connectors.Params, o connectors.Options) (*pgxpool.Config, err
 	if o.Dial != nil {
 		cc.DialFunc = pgconn.DialFunc(o.Dial)
 	}
+	cc.BuildFrontend = buildFrontend
 	// On a cancelled or expired context, ask the server to cancel the
 	// statement at once (so it stops working), and break the socket a second
 	// later if it has not answered. The connection is then discarded.
@@ -99,6 +115,10 @@ func poolConfig(p connectors.Params, o connectors.Options) (*pgxpool.Config, err
 		"intervalstyle":      "postgres",
 		"extra_float_digits": "3",
 		"bytea_output":       "hex",
+		// The read-only guard lexes statements as UTF-8 with standard
+		// conforming strings; a server default must not change either.
+		"client_encoding":             "UTF8",
+		"standard_conforming_strings": "on",
 	}
 	if o.StatementTimeout > 0 {
 		params["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
@@ -159,10 +179,21 @@ func connectErr(err error, password string) error {
 			return &connectors.Error{Kind: connectors.KindUnavailable, Msg: msg, Err: err}
 		}
 	}
+	if tooLarge(err) {
+		return &connectors.Error{Kind: connectors.KindUnavailable, Err: err, Msg: tooLargeMsg}
+	}
 	msg := sqlconn.Scrub(err.Error(), password)
 	if strings.Contains(msg, "server refused TLS connection") {
 		return &connectors.Error{Kind: connectors.KindAuth, Err: err,
 			Msg: "cannot connect to PostgreSQL: the server does not accept SSL; turn off SSL Required"}
 	}
 	return &connectors.Error{Kind: connectors.KindUnavailable, Msg: "cannot reach PostgreSQL: " + msg, Err: err}
+}
+
+const tooLargeMsg = "PostgreSQL server sent a protocol message over the 64 MiB limit; the connection was closed"
+
+// tooLarge reports a server message over maxMessageBytes.
+func tooLarge(err error) bool {
+	var e *pgproto3.ExceededMaxBodyLenErr
+	return errors.As(err, &e)
 }

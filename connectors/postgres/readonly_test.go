@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -220,5 +221,36 @@ func TestAllowWrites(t *testing.T) {
 	}
 	if got := query(t, src, "SELECT count(*)::int AS n, current_setting('transaction_read_only') AS ro FROM "+f.tbl); got[0]["n"] != float64(6) || got[0]["ro"] != "off" {
 		t.Fatalf("after BEGIN: %v", got)
+	}
+}
+
+// The file-writing attack of the security review: a Unicode-escaped
+// lo_export is refused before it runs, and no file appears.
+func TestReadOnlyRefusesEscapedLoExport(t *testing.T) {
+	t.Parallel()
+	ad := admin(t)
+	ctx := context.Background()
+	var oid uint32
+	if err := ad.QueryRow(ctx, "SELECT lo_from_bytea(0, 'mcp guard')").Scan(&oid); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin(t).Exec(context.Background(), "SELECT lo_unlink($1)", oid) })
+	marker := filepath.Join(os.TempDir(), uniq("mcp_lo_marker"))
+	t.Cleanup(func() { _ = os.Remove(marker) })
+	src := open(t, params(t), opts())
+	o := strconv.FormatUint(uint64(oid), 10)
+	for _, sql := range []string{
+		`SELECT U&"\006Co_export"(` + o + `, '` + marker + `')`,
+		`SELECT U&"!006C!+00006F_export" UESCAPE '!' (` + o + `, '` + marker + `')`,
+		"SELECT \"pg_catalog\"\n.--c\n\"lo_export\"(" + o + ", $$" + marker + "$$)",
+		`TABLE lo_export`,
+	} {
+		_, err := run(src, "DB_QUERY", map[string]any{"query": sql}, lim)
+		if kindOf(err) != connectors.KindQuery || !strings.Contains(err.Error(), "lo_export is not allowed") {
+			t.Errorf("%q: got %v", sql, err)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("lo_export wrote the file")
 	}
 }

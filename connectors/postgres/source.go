@@ -46,11 +46,16 @@ func (s *Source) Run(ctx context.Context, tool string, params json.RawMessage, l
 type engine struct{ s *Source }
 
 // CheckReadOnly is this dialect's read-only statement guard.
-func (engine) CheckReadOnly(stmt string) error { return sqlconn.CheckReadOnly(stmt, sqlconn.Postgres) }
+func (engine) CheckReadOnly(stmt string) error { return checkReadOnly(stmt) }
 
 func (e engine) Query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error) {
 	var res *connectors.Result
 	err := e.s.withConn(ctx, !e.s.writes, func(c *pgconn.PgConn) error {
+		if !e.s.writes {
+			if err := lexedAsGuarded(c); err != nil {
+				return err
+			}
+		}
 		var err error
 		res, err = e.s.runStatement(ctx, c, stmt, maxRows)
 		return err
@@ -64,6 +69,18 @@ func (e engine) ListTables(ctx context.Context, p sqlconn.ListParams, maxRows in
 
 func (e engine) Describe(ctx context.Context, p sqlconn.DescribeParams) (*connectors.Result, error) {
 	return e.s.describe(ctx, p)
+}
+
+// lexedAsGuarded checks that the session reads statements as the read-only
+// guard lexed them: UTF-8, standard conforming strings. The connector asks
+// for both at startup and a read-only call cannot change them, so this only
+// fails on a server that ignores the request.
+func lexedAsGuarded(c *pgconn.PgConn) error {
+	if c.ParameterStatus("client_encoding") != "UTF8" || c.ParameterStatus("standard_conforming_strings") != "on" {
+		return connectors.Errorf(connectors.KindQuery,
+			"this connection is read-only, and the server does not use UTF8 and standard_conforming_strings=on, which the read-only guard needs")
+	}
+	return nil
 }
 
 // serverTimeout is the statement_timeout in milliseconds for one call: the
@@ -213,6 +230,9 @@ func (s *Source) runErr(ctx context.Context, err error) error {
 			return &connectors.Error{Kind: connectors.KindAuth, Msg: msg, Err: err}
 		}
 		return &connectors.Error{Kind: connectors.KindQuery, Msg: msg, Err: err}
+	}
+	if tooLarge(err) {
+		return &connectors.Error{Kind: connectors.KindUnavailable, Err: err, Msg: tooLargeMsg}
 	}
 	if ctx.Err() != nil || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
 		return &connectors.Error{Kind: connectors.KindTimeout, Err: err,
