@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,8 +16,8 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/messages"
-	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/storage"
+	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
 // port accepts a JSON number or a numeric string, as HTML forms send both.
@@ -189,64 +188,29 @@ func (s *Server) databaseTest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.dispatch(w, r, queue.Job{Kind: messages.KindTest, UserID: req.UserID,
-		Payload: messages.TestPayload{DBType: req.DBType, Sealed: sealed}})
-}
-
-// Submit runs a job through the queue and waits for the worker's reply, up
-// to the job timeout. On a timeout the error carries the job id (504) and the
-// job's result is kept for GET /api/jobs/{id}.
-func (s *Server) Submit(ctx context.Context, j queue.Job) (string, queue.Reply, error) {
-	if j.JobID == "" {
-		j.JobID = uuid.NewString()
-	}
-	if j.RequestID == "" {
-		j.RequestID = middleware.GetReqID(ctx)
-	}
-	wctx, cancel := context.WithTimeout(ctx, s.d.JobTimeout)
-	defer cancel()
-	rep, err := s.d.Dispatcher.Request(wctx, j)
-	switch {
-	case errors.Is(err, queue.ErrTimeout):
-		if s.d.Statuses != nil && j.Kind == messages.KindExecute {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			_ = s.d.Statuses.Create(sctx, &queue.Status{JobID: j.JobID, UserID: j.UserID,
-				Kind: j.Kind, Status: queue.StatusQueued, CreatedAt: time.Now().UTC()})
-			cancel()
-		}
-		return j.JobID, rep, &apiError{status: http.StatusGatewayTimeout, code: "worker_timeout", jobID: j.JobID,
-			msg: fmt.Sprintf("no worker answered within %s; the job is still queued, fetch its result with GET /api/jobs/%s", s.d.JobTimeout, j.JobID)}
-	case errors.Is(err, queue.ErrUnavailable):
-		return j.JobID, rep, errUnavailable("broker_unavailable", "the job queue is unavailable: "+strings.TrimPrefix(err.Error(), "queue: "))
-	case err != nil:
-		return j.JobID, rep, err
-	}
-	return j.JobID, rep, nil
-}
-
-// dispatch submits a job, waits for its reply and writes it. It returns the
-// status written and the job id.
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, j queue.Job) (int, string) {
-	j.Trace = r.Header.Get("traceparent")
-	jobID, rep, err := s.Submit(r.Context(), j)
+	job, err := messages.NewJob(messages.KindTest, uuid.NewString(), req.UserID,
+		messages.TestPayload{DBType: req.DBType, Sealed: sealed})
 	if err != nil {
 		writeError(w, err)
-		var ae *apiError
-		if errors.As(err, &ae) {
-			return ae.status, jobID
-		}
-		return http.StatusInternalServerError, jobID
+		return
 	}
-	if rep.Outcome == messages.OutcomeOK {
-		writeRaw(w, http.StatusOK, withSuccess(true, rep.Body))
-		return http.StatusOK, jobID
+	// A connection test is a read with a caller waiting: the fast class.
+	s.dispatch(w, r, messages.Fast, job)
+}
+
+// dispatch runs a synchronous job through the tools service and writes the
+// worker's reply: its body as encoded once by the worker, or its error.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c messages.Class, job *messages.Job) {
+	job.RequestID, job.Trace = middleware.GetReqID(r.Context()), r.Header.Get("traceparent")
+	rep, err := s.d.Tools.Submit(r.Context(), c, job)
+	switch {
+	case err != nil:
+		writeError(w, err)
+	case !rep.OK():
+		writeError(w, &tools.Error{Code: rep.Err.Code, Message: rep.Err.Message, JobID: rep.JobID})
+	default:
+		writeRaw(w, http.StatusOK, rep.Body)
 	}
-	status := rep.Status
-	if status < 400 || status > 599 {
-		status = http.StatusInternalServerError
-	}
-	writeRaw(w, status, withSuccess(false, rep.Body))
-	return status, jobID
 }
 
 func newID(prefix string) string {

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/google/uuid"
+
 	"github.com/openanalyst/mcp-integration-service/messages"
-	"github.com/openanalyst/mcp-integration-service/queue"
+	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
 // Integrations is the OAuth side of the service (Composio). The API calls it
@@ -31,7 +33,7 @@ type Integrations interface {
 	// removed. Unknown and other users' integrations are a 404.
 	Disconnect(ctx context.Context, userID, integrationID, provider string) ([]string, error)
 	// Tools lists the tools of the user's active integrations.
-	Tools(ctx context.Context, userID string) ([]Tool, error)
+	Tools(ctx context.Context, userID string) ([]tools.Tool, error)
 	// CallbackTarget checks the signature of a callback's state token and
 	// returns what it vouches for. A forged or garbled state is an error:
 	// the callback then has no redirect target at all. A used or expired
@@ -87,10 +89,10 @@ type CallbackResult struct {
 	Reason        string `json:"reason,omitempty"` // a stable code, for logs
 }
 
-// IntegrationError is an error of the OAuth side with the status and code
-// the API answers. RetryAfter, when set, becomes a Retry-After header.
+// IntegrationError is an error of the OAuth side: a stable code (the API
+// picks the status, statusOf) and a message. RetryAfter, when set, becomes a
+// Retry-After header.
 type IntegrationError struct {
-	Status     int
 	Code       string
 	Msg        string
 	RetryAfter time.Duration
@@ -98,29 +100,13 @@ type IntegrationError struct {
 
 func (e *IntegrationError) Error() string { return e.Msg }
 
-// As lets writeError (and errors.As) see an IntegrationError as an API error.
-func (e *IntegrationError) As(target any) bool {
-	if p, ok := target.(**apiError); ok {
-		*p = &apiError{status: e.Status, code: e.Code, msg: e.Msg}
-		return true
-	}
-	return false
-}
-
 func notConfigured(w http.ResponseWriter) {
 	writeError(w, errUnavailable("composio_not_configured",
 		"OAuth integrations are not configured on this server (set COMPOSIO_API_KEY and COMPOSIO_AUTH_CONFIGS)"))
 }
 
-// writeIntegrationError writes err, with Retry-After when it asks for one.
-func writeIntegrationError(w http.ResponseWriter, err error) {
-	var ie *IntegrationError
-	if errors.As(err, &ie) && ie.RetryAfter > 0 {
-		secs := int((ie.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-	}
-	writeError(w, err)
-}
+// writeIntegrationError writes err (with Retry-After when it asks for one).
+func writeIntegrationError(w http.ResponseWriter, err error) { writeError(w, err) }
 
 func (s *Server) integrationsList(w http.ResponseWriter, r *http.Request) {
 	if s.d.Integrations == nil {
@@ -172,7 +158,7 @@ func (s *Server) integrationsConnect(w http.ResponseWriter, r *http.Request) {
 	out, err := s.d.Integrations.Connect(r.Context(), req.UserID, req.Provider, strings.TrimSpace(req.RedirectURL))
 	if err != nil {
 		writeIntegrationError(w, err)
-		s.audit(r.Context(), "integration.connect", req.UserID, req.Provider, statusOf(err), start, "")
+		s.audit(r.Context(), "integration.connect", req.UserID, req.Provider, errStatus(err), start, "")
 		return
 	}
 	s.audit(r.Context(), "integration.connect", req.UserID, req.Provider, http.StatusOK, start, "")
@@ -242,7 +228,7 @@ func (s *Server) integrationsDisconnect(w http.ResponseWriter, r *http.Request) 
 	ids, err := s.d.Integrations.Disconnect(r.Context(), req.UserID, req.IntegrationID, req.Provider)
 	if err != nil {
 		writeIntegrationError(w, err)
-		s.audit(r.Context(), "integration.disconnect", req.UserID, target, statusOf(err), start, "")
+		s.audit(r.Context(), "integration.disconnect", req.UserID, target, errStatus(err), start, "")
 		return
 	}
 	s.toolsChanged(req.UserID)
@@ -303,17 +289,24 @@ func (s *Server) integrationCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		query[k] = v[0]
 	}
-	jobID, rep, err := s.Submit(r.Context(), queue.Job{Kind: messages.KindOAuth, UserID: target.UserID,
-		Trace: r.Header.Get("traceparent"), Payload: messages.OAuthPayload{Query: query}})
+	job, err := messages.NewJob(messages.KindOAuth, uuid.NewString(), target.UserID, messages.OAuthPayload{Query: query})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	job.RequestID, job.Trace = middleware.GetReqID(r.Context()), r.Header.Get("traceparent")
+	jobID := job.JobID
+	// An OAuth callback has side effects and must never be lost: durable.
+	rep, err := s.d.Tools.Submit(r.Context(), messages.Durable, job)
 	if err != nil {
 		// The outcome is unknown (broker down, no worker in time): no
 		// redirect, so the user may reload the page.
 		writeError(w, err)
-		s.audit(r.Context(), "integration.callback", target.UserID, target.Provider, statusOf(err), start, jobID)
+		s.audit(r.Context(), "integration.callback", target.UserID, target.Provider, errStatus(err), start, jobID)
 		return
 	}
 	status := "failed"
-	if rep.Outcome == messages.OutcomeOK {
+	if rep.OK() {
 		var res CallbackResult
 		if json.Unmarshal(rep.Body, &res) == nil && res.Status == "success" {
 			status = "success"
@@ -384,11 +377,20 @@ func encodeOrdered(q url.Values, original string, set map[string]string) string 
 	return strings.Join(kept, "&")
 }
 
-// statusOf is the HTTP status an error answers, for the audit log.
-func statusOf(err error) int {
-	var ae *apiError
-	if errors.As(err, &ae) {
+// errStatus is the HTTP status an error answers, for the audit log.
+func errStatus(err error) int {
+	var (
+		ae *apiError
+		te *tools.Error
+		ie *IntegrationError
+	)
+	switch {
+	case errors.As(err, &ae):
 		return ae.status
+	case errors.As(err, &te):
+		return statusOf(te.Code)
+	case errors.As(err, &ie):
+		return statusOf(ie.Code)
 	}
 	return http.StatusInternalServerError
 }

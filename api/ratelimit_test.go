@@ -153,7 +153,7 @@ func TestRateLimitDisabled(t *testing.T) {
 // Behind the real router: the limiter runs after the key check, as
 // Deps.Middleware, and answers 429 in the API's envelope.
 func TestRateLimitInRouter(t *testing.T) {
-	srv := api.New(api.Deps{APIKey: "test-key", Middleware: []func(http.Handler) http.Handler{api.RateLimit(0, 1)}})
+	srv := api.New(api.Deps{APIKey: "test-key", RateLimitPerUser: 1})
 	if rec := rlCall(t, srv, http.MethodGet, "/api/databases/types", "wrong", ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("bad key: status %d", rec.Code)
 	}

@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/openanalyst/mcp-integration-service/messages"
+	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
 // maxBody bounds every request body.
@@ -53,35 +54,43 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// errorBody is the JSON body of every REST error.
+type errorBody struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	JobID   string `json:"job_id,omitempty"`
+}
+
+// writeError writes err in the error envelope. An error of this package
+// keeps its status; a coded error of the tools service or the OAuth side
+// gets the status of its code (statusOf); anything else is a 500 without
+// details.
 func writeError(w http.ResponseWriter, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
+	var (
+		ae *apiError
+		te *tools.Error
+		ie *IntegrationError
+	)
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &te):
+		ae = &apiError{status: statusOf(te.Code), code: te.Code, msg: te.Message, jobID: te.JobID}
+		if ae.status != http.StatusGatewayTimeout {
+			ae.jobID = "" // only a timeout's job id is worth polling
+		}
+	case errors.As(err, &ie):
+		ae = &apiError{status: statusOf(ie.Code), code: ie.Code, msg: ie.Msg}
+		if ie.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((ie.RetryAfter+time.Second-1)/time.Second)))
+		}
+	default:
 		ae = &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: "internal error"}
 	}
 	if ae.status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, ae.status, messages.ErrorBody{Success: false, Error: ae.msg, Code: ae.code, JobID: ae.jobID})
-}
-
-// withSuccess turns a worker's body {"k":…} into {"success":ok,"k":…}
-// without decoding it.
-func withSuccess(ok bool, body []byte) []byte {
-	prefix := `{"success":false`
-	if ok {
-		prefix = `{"success":true`
-	}
-	inner := strings.TrimSpace(string(body))
-	if len(inner) < 2 || inner[0] != '{' {
-		return []byte(prefix + "}")
-	}
-	out := make([]byte, 0, len(body)+len(prefix)+1)
-	out = append(out, prefix...)
-	rest := strings.TrimSpace(inner[1:])
-	if rest != "}" {
-		out = append(out, ',')
-	}
-	return append(out, rest...)
+	writeJSON(w, ae.status, errorBody{Success: false, Error: ae.msg, Code: ae.code, JobID: ae.jobID})
 }
 
 // decode reads a JSON body into v: 413 when too large, 400 when malformed.

@@ -20,17 +20,20 @@ import (
 	"github.com/openanalyst/mcp-integration-service/metrics"
 	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/storage"
+	"github.com/openanalyst/mcp-integration-service/tools"
+	"github.com/openanalyst/mcp-integration-service/tracing"
 )
 
 // Deps are what the API node runs on.
 type Deps struct {
-	APIKey     string
-	Store      storage.Store
-	Ring       *keyring.Keyring
-	Dispatcher *queue.Dispatcher
-	Statuses   *queue.Statuses
-	NC         *nats.Conn
-	JS         jetstream.JetStream
+	APIKey string
+	Store  storage.Store
+	Ring   *keyring.Keyring
+	// Tools lists and runs tools, and submits every job.
+	Tools    *tools.Service
+	Statuses *queue.Statuses
+	NC       *nats.Conn
+	JS       jetstream.JetStream
 	// Policy refuses database hosts before anything is stored or dialled.
 	Policy connectors.HostPolicy
 	// JobTimeout is how long a synchronous call waits for its worker.
@@ -44,14 +47,12 @@ type Deps struct {
 	Audit func(e storage.AuditEntry)
 	// Observe records each request (metrics). May be nil.
 	Observe func(route, method string, status int, d time.Duration)
-	// Mount adds routes outside /api (the UI, MCP, metrics). May be nil.
-	Mount func(r chi.Router)
-	// Middleware wraps the /api routes that need the API key, after the key
-	// check (rate limits, tracing).
-	Middleware []func(http.Handler) http.Handler
-	// APIRoutes adds routes under /api that need the API key. May be nil.
-	APIRoutes func(r chi.Router)
-	Logger    *slog.Logger
+	// RateLimitPerKey and RateLimitPerUser are requests per minute (0: off).
+	RateLimitPerKey, RateLimitPerUser int
+	// The other endpoints of the process, mounted here beside /api; any may
+	// be nil. MCPTokens serves /api/mcp/tokens behind the API key.
+	MCP, MCPTokens, UI, Metrics http.Handler
+	Logger                      *slog.Logger
 }
 
 // Server is the REST API.
@@ -71,9 +72,6 @@ func New(d Deps) *Server {
 		d.JobTimeout = 30 * time.Second
 	}
 	s := &Server{d: d, keySum: sha256.Sum256([]byte(d.APIKey)), log: d.Logger}
-	if d.Dispatcher != nil && d.Statuses != nil {
-		d.Dispatcher.Late = s.keepLate
-	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
 	r.Get("/healthz", s.liveness)
@@ -84,7 +82,8 @@ func New(d Deps) *Server {
 		r.With(callbackLimit(d.CallbackPerIPPerMin)).Get("/integrations/callback", s.integrationCallback)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireKey)
-			r.Use(d.Middleware...)
+			// Tracing first, so that a 429 still gets a span.
+			r.Use(tracing.Middleware, RateLimit(d.RateLimitPerKey, d.RateLimitPerUser))
 			r.Get("/databases/types", s.databaseTypes)
 			r.Get("/databases/schema", s.databaseSchema)
 			r.Post("/databases/test", s.databaseTest)
@@ -98,8 +97,8 @@ func New(d Deps) *Server {
 			r.Post("/integrations/connect", s.integrationsConnect)
 			r.Get("/integrations/connected", s.integrationsConnected)
 			r.Post("/integrations/disconnect", s.integrationsDisconnect)
-			if d.APIRoutes != nil {
-				d.APIRoutes(r)
+			if d.MCPTokens != nil {
+				r.Mount("/mcp/tokens", d.MCPTokens)
 			}
 		})
 		r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
@@ -109,8 +108,23 @@ func New(d Deps) *Server {
 			writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method not allowed on this route"})
 		})
 	})
-	if d.Mount != nil {
-		d.Mount(r)
+	if d.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", d.Metrics)
+	}
+	if d.MCP != nil {
+		r.Post("/mcp", d.MCP.ServeHTTP)
+		r.Get("/mcp", d.MCP.ServeHTTP)
+		r.Delete("/mcp", d.MCP.ServeHTTP)
+	}
+	if d.UI != nil {
+		r.Get("/ui", func(w http.ResponseWriter, r *http.Request) {
+			target := "/ui/"
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery // keep an OAuth return's status=…&provider=…
+			}
+			http.Redirect(w, r, target, http.StatusMovedPermanently) //nolint:gosec // G710: always the local path /ui/; only the query is carried over
+		})
+		r.Mount("/ui/", http.StripPrefix("/ui", d.UI))
 	}
 	s.router = r
 	return s
@@ -253,39 +267,22 @@ func (s *Server) audit(ctx context.Context, action, userID, target string, statu
 	if status >= 400 {
 		outcome = "error"
 	}
-	actor := "api_key"
-	if a, ok := ctx.Value(actorKey{}).(string); ok {
-		actor = a
-	}
+	actor := actorOf(ctx)
 	s.d.Audit(storage.AuditEntry{UserID: userID, Actor: actor, Action: action, Target: target, Outcome: outcome,
 		Status: status, DurationMS: time.Since(start).Milliseconds(), RequestID: middleware.GetReqID(ctx), JobID: jobID})
 }
 
 type actorKey struct{}
 
+// actorOf is who acts in a request: "api_key" unless WithActor says.
+func actorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok {
+		return a
+	}
+	return "api_key"
+}
+
 // WithActor names who acts in a request's audit entries (e.g. an MCP token).
 func WithActor(ctx context.Context, actor string) context.Context {
 	return context.WithValue(ctx, actorKey{}, actor)
-}
-
-// keepLate records a reply whose caller already gave up (a 504), so
-// GET /api/jobs/{id} can return it.
-func (s *Server) keepLate(jobID string, r queue.Reply) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// The request that gave up writes a "queued" status as it leaves; the
-	// late reply may overtake that write, so wait for it briefly.
-	for i := 0; i < 10; i++ {
-		st, err := s.d.Statuses.Lookup(ctx, jobID)
-		if err == nil {
-			if !st.Terminal() {
-				_ = s.d.Statuses.Put(ctx, queue.FromReply(jobID, st.UserID, st.Kind, st.CreatedAt, r))
-			}
-			return
-		}
-		if !errors.Is(err, queue.ErrNoStatus) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

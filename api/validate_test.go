@@ -9,6 +9,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/api"
 	"github.com/openanalyst/mcp-integration-service/storage"
+	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
 // panicky is an Integrations that must never be reached: the edge refuses
@@ -25,7 +26,7 @@ func (panicky) Connected(context.Context, string) ([]api.ConnectedIntegration, e
 func (panicky) Disconnect(context.Context, string, string, string) ([]string, error) {
 	panic("reached Disconnect")
 }
-func (panicky) Tools(context.Context, string) ([]api.Tool, error) { panic("reached Tools") }
+func (panicky) Tools(context.Context, string) ([]tools.Tool, error) { panic("reached Tools") }
 func (panicky) CallbackTarget(context.Context, string) (*api.CallbackTarget, error) {
 	panic("reached CallbackTarget")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -164,6 +165,19 @@ func Drivers() []Driver {
 		return a.Type < b.Type
 	})
 	return out
+}
+
+// ParseToolName splits a database tool's name, "DB_QUERY_db_abc", into its
+// prefix and db_id ("DB_QUERY", "db_abc"). Other names (app tools) are not ok.
+func ParseToolName(action string) (prefix, dbID string, ok bool) {
+	if !strings.HasPrefix(action, "DB_") {
+		return "", "", false
+	}
+	i := strings.LastIndex(action, "_db_")
+	if i <= 0 || i+4 >= len(action) {
+		return "", "", false
+	}
+	return action[:i], action[i+1:], true
 }
 
 // FindTool returns the spec of a tool prefix for a driver.

@@ -377,7 +377,7 @@ func TestNATSPermissionsLetTheServiceWork(t *testing.T) {
 	if err != nil {
 		t.Fatalf("mcp-api: OpenStatuses: %v", err)
 	}
-	disp, err := queue.NewDispatcher(apiNC, apiJS, "api-1", log)
+	disp, err := queue.NewDispatcher(apiNC, apiJS, "api-1", log, nil)
 	if err != nil {
 		t.Fatalf("mcp-api: NewDispatcher: %v", err)
 	}
@@ -432,15 +432,26 @@ func TestNATSPermissionsLetTheServiceWork(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A synchronous call of each kind: job out, reply back to the API inbox.
+	// A synchronous call of each kind and class: job out, reply back to the
+	// API inbox.
 	for _, k := range messages.Kinds {
-		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
-		r, err := disp.Request(rctx, queue.Job{Kind: k, JobID: "sync-" + string(k), UserID: exampleUserID,
-			Payload: map[string]string{"probe": "deploy test"}})
-		rcancel()
-		if err != nil || r.Outcome != messages.OutcomeOK {
-			t.Fatalf("%s job through mcp-api and mcp-worker: outcome %q, err %v (api errors %v, worker errors %v)",
-				k, r.Outcome, err, apiErrs.list(), wErrs.list())
+		classes := []messages.Class{messages.Durable}
+		if k != messages.KindOAuth {
+			classes = append(classes, messages.Fast)
+		}
+		for _, c := range classes {
+			id := "sync-" + string(k)
+			if c == messages.Fast {
+				id += "-fast"
+			}
+			j, _ := messages.NewJob(k, id, exampleUserID, map[string]string{"probe": "deploy test"})
+			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+			r, err := disp.Request(rctx, c, j)
+			rcancel()
+			if err != nil || !r.OK() {
+				t.Fatalf("%s %s job through mcp-api and mcp-worker: reply %+v, err %v (api errors %v, worker errors %v)",
+					c, k, r.Err, err, apiErrs.list(), wErrs.list())
+			}
 		}
 	}
 	select {
@@ -450,12 +461,12 @@ func TestNATSPermissionsLetTheServiceWork(t *testing.T) {
 	}
 
 	// An async job: the caller receives the result; the API reads the status.
-	if err := disp.Enqueue(ctx, queue.Job{Kind: messages.KindExecute, JobID: "async-1", UserID: exampleUserID,
-		Payload: messages.ExecutePayload{Action: "probe", Async: true}}); err != nil {
+	aj, _ := messages.NewJob(messages.KindExecute, "async-1", exampleUserID, messages.ExecutePayload{Action: "probe", Async: true})
+	if err := disp.Enqueue(ctx, aj); err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
 	got := map[string]bool{}
-	for len(got) < 2 {
+	for len(got) < 3 {
 		m, err := results.NextMsg(5 * time.Second)
 		if err != nil {
 			t.Fatalf("caller: results so far %v: %v (caller errors %v)", got, err, callerErrs.list())

@@ -147,15 +147,15 @@ func TestAsyncResultSubject(t *testing.T) {
 	failID := submitAsync(t, b, user, "DB_QUERY_"+db, map[string]any{"query": "SELEC 1"})
 	m, err = sub.NextMsg(30 * time.Second)
 	if err != nil || m.Header.Get(messages.HeaderJobID) != failID || m.Header.Get(messages.HeaderOutcome) != messages.OutcomeError ||
-		!strings.HasPrefix(m.Header.Get(messages.HeaderStatus), "4") {
-		t.Fatalf("failure message: %v %v", err, m)
+		m.Header.Get(messages.HeaderErrorCode) != "query_failed" || m.Header.Get("Mcp-Http-Status") != "" {
+		t.Fatalf("failure message (a code, no HTTP status on the bus): %v %v", err, m)
 	}
-	var eb messages.ErrorBody
-	if err := json.Unmarshal(m.Data, &eb); err != nil || eb.Error == "" || eb.Code == "" {
+	eb := messages.DecodeReply(m).Err
+	if eb == nil || eb.Message == "" || eb.Code != "query_failed" {
 		t.Fatalf("failure body: %s", m.Data)
 	}
 	f := waitJob(t, b, failID, user, 30*time.Second)
-	if f.Str("status") != "failed" || f.Str("error") != eb.Error || f.Str("code") != eb.Code || f.JSON["result"] != nil {
+	if f.Str("status") != "failed" || f.Str("error") != eb.Message || f.Str("code") != eb.Code || f.JSON["result"] != nil {
 		t.Fatalf("failed job: %s (published %s)", f.Body, m.Data)
 	}
 	checkTimes(t, f)

@@ -38,13 +38,16 @@ func TestAuditLog(t *testing.T) {
 		t.Fatalf("want 4 audit entries, got %+v", entries)
 	}
 	// Newest first.
+	// REST-only actions record their HTTP status; tool calls, which the
+	// tools service records for REST and MCP alike, their error code.
 	want := []struct {
 		action, outcome string
 		status          int
-	}{{"database.disconnect", "ok", 200}, {"tool.execute", "error", 422}, {"tool.execute", "ok", 200}, {"database.connect", "ok", 200}}
+		code            string
+	}{{"database.disconnect", "ok", 200, ""}, {"tool.execute", "error", 0, "query_failed"}, {"tool.execute", "ok", 0, ""}, {"database.connect", "ok", 200, ""}}
 	for i, w := range want {
 		e := entries[i]
-		if e.Action != w.action || e.Outcome != w.outcome || e.Status != w.status || e.UserID != user ||
+		if e.Action != w.action || e.Outcome != w.outcome || e.Status != w.status || e.Code != w.code || e.UserID != user ||
 			e.Actor != "api_key" || e.At.IsZero() || e.DurationMS < 0 {
 			t.Fatalf("entry %d = %+v, want %+v", i, e, w)
 		}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/openanalyst/mcp-integration-service/connectors/composio/composiotest"
-	"github.com/openanalyst/mcp-integration-service/integrations"
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
 )
@@ -38,11 +37,10 @@ func composioEnv(double *composiotest.Server, authConfigs string) servicetest.En
 }
 
 // startComposio runs a service wired to a fresh Composio double.
-func startComposio(t *testing.T, authConfigs string, o integrations.Options) (*servicetest.Bundle, *composiotest.Server) {
+func startComposio(t *testing.T, authConfigs string, o service.Options) (*servicetest.Bundle, *composiotest.Server) {
 	t.Helper()
 	double := composiotest.Start(t)
-	b, err := servicetest.Start(t, service.ModeServe, composioEnv(double, authConfigs),
-		service.Options{Integrations: integrations.Hook(o)})
+	b, err := servicetest.Start(t, service.ModeServe, composioEnv(double, authConfigs), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +236,7 @@ func wantError(t *testing.T, r *servicetest.Response, status int, code string) {
 // one Composio double; every subtest has users of its own.
 func TestComposio(t *testing.T) {
 	t.Parallel()
-	b, double := startComposio(t, allAuthConfigs, integrations.Options{})
+	b, double := startComposio(t, allAuthConfigs, service.Options{})
 
 	t.Run("Providers", func(t *testing.T) {
 		t.Parallel()
@@ -638,7 +636,7 @@ func (c *clock) add(d time.Duration) {
 func TestComposioFaults(t *testing.T) {
 	t.Parallel()
 	clk := &clock{}
-	b, double := startComposio(t, "gmail:ac_gmail,slack:ac_slack", integrations.Options{Now: clk.now})
+	b, double := startComposio(t, "gmail:ac_gmail,slack:ac_slack", service.Options{ComposioNow: clk.now})
 
 	t.Run("ProviderNotConfigured", func(t *testing.T) {
 		r := b.Do(t, "GET", "/api/integrations", nil).Expect(t, 200)
@@ -740,7 +738,7 @@ func TestComposioFaults(t *testing.T) {
 
 	t.Run("ProvidersFallBackWhenComposioRefuses", func(t *testing.T) {
 		// A fresh service: nothing cached yet.
-		b2, d2 := startComposio(t, "gmail:ac_gmail", integrations.Options{})
+		b2, d2 := startComposio(t, "gmail:ac_gmail", service.Options{})
 		d2.FailNextPath("GET", "/toolkits/gmail", 1, http.StatusUnauthorized, "")
 		r := b2.Do(t, "GET", "/api/integrations", nil).Expect(t, 200)
 		list := r.JSON["integrations"].([]any)

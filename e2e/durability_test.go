@@ -37,9 +37,9 @@ func TestAcknowledgedJobsSurviveNATSKill(t *testing.T) {
 	acked := map[string]bool{}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("job-%04d", i)
-		body, _ := messages.NewJob(messages.KindExecute, id, "u", messages.ExecutePayload{Action: "DB_QUERY_db_x"})
+		job, _ := messages.NewJob(messages.KindExecute, id, "u", messages.ExecutePayload{Action: "DB_QUERY_db_x"})
 		m := nats.NewMsg(messages.KindExecute.Subject())
-		m.Data = body
+		m.Data, _ = job.Encode()
 		if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(id)); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}

@@ -26,9 +26,7 @@ import (
 // startMCP runs a service wired the way cmd/mcp-service wires it.
 func startMCP(t *testing.T, env servicetest.Env) *servicetest.Bundle {
 	t.Helper()
-	var opts service.Options
-	mcpserver.Apply(&opts)
-	b, err := servicetest.Start(t, service.ModeServe, env, opts)
+	b, err := servicetest.Start(t, service.ModeServe, env, service.Options{})
 	if err != nil {
 		t.Fatalf("start service: %v", err)
 	}
@@ -519,10 +517,8 @@ func TestMCP(t *testing.T) {
 // An open session's event stream does not hold up a graceful shutdown.
 func TestMCPShutdownWithOpenSession(t *testing.T) {
 	t.Parallel()
-	var opts service.Options
-	mcpserver.Apply(&opts)
 	// Not bound to t: this test shuts the instance down itself.
-	b, err := servicetest.Start(nil, service.ModeServe, nil, opts)
+	b, err := servicetest.Start(nil, service.ModeServe, nil, service.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

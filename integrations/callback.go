@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -57,12 +56,12 @@ const (
 func (s *Service) HandleCallback(ctx context.Context, job *messages.Job, attempt int) worker.Outcome {
 	var pl messages.OAuthPayload
 	if err := job.Decode(&pl); err != nil {
-		return worker.Fail(http.StatusBadRequest, "invalid_request", err.Error())
+		return worker.Fail("invalid_request", err.Error())
 	}
 	q := pl.Query
 	st, stateErr := s.c.Signer.Verify(q["state"], s.c.Now())
 	if errors.Is(stateErr, ErrStateInvalid) || job.UserID != "" && st != nil && st.UserID != job.UserID {
-		return worker.Fail(http.StatusBadRequest, "invalid_state", "the OAuth state is missing, malformed or not signed by this service")
+		return worker.Fail("invalid_state", "the OAuth state is missing, malformed or not signed by this service")
 	}
 	log := s.c.Logger.With("job_id", job.JobID, "integration_id", st.IntegrationID, "provider", st.Provider)
 	failed := func(reason string) worker.Outcome {
@@ -75,7 +74,7 @@ func (s *Service) HandleCallback(ctx context.Context, job *messages.Job, attempt
 	case errors.Is(err, storage.ErrNotFound):
 		return failed(reasonUnknownFlow)
 	case err != nil:
-		return worker.RetryLater(http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable", backoff(attempt))
+		return worker.RetryLater("storage_unavailable", "storage is unavailable", backoff(attempt))
 	}
 	if rec.Status == storage.StatusActive && rec.CallbackJobID == job.JobID {
 		return s.succeeded(rec)
@@ -118,7 +117,7 @@ func (s *Service) HandleCallback(ctx context.Context, job *messages.Job, attempt
 		return fail(reasonAccountMissing)
 	case composio.Retryable(err) && attempt < s.c.MaxDeliver && ctx.Err() == nil:
 		log.Info("composio unavailable while confirming an account; retrying", "attempt", attempt, "err", err)
-		return worker.RetryLater(http.StatusServiceUnavailable, "composio_unavailable",
+		return worker.RetryLater("composio_unavailable",
 			"Composio is unavailable: "+err.Error(), retryDelay(err, attempt))
 	default:
 		log.Warn("could not confirm the connected account with Composio", "err", err)
@@ -147,7 +146,7 @@ func (s *Service) HandleCallback(ctx context.Context, job *messages.Job, attempt
 		}
 		return failed(reasonStateUsed)
 	case err != nil:
-		return worker.RetryLater(http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable", backoff(attempt))
+		return worker.RetryLater("storage_unavailable", "storage is unavailable", backoff(attempt))
 	}
 	rec.Status, rec.ComposioConnectionID = storage.StatusActive, acct.ID
 	s.retireOlder(ctx, rec)

@@ -41,15 +41,15 @@ const callStarted = "started"
 func (s *Service) HandleExecute(ctx context.Context, job *messages.Job, attempt int) worker.Outcome {
 	var pl messages.ExecutePayload
 	if err := job.Decode(&pl); err != nil {
-		return worker.Fail(http.StatusBadRequest, "invalid_request", err.Error())
+		return worker.Fail("invalid_request", err.Error())
 	}
 	slug := strings.ToUpper(strings.TrimSpace(pl.Action))
 	if slug == "" || len(slug) > 200 || strings.ContainsAny(slug, "/?#% \t") {
-		return worker.Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %s not found for this user", api.Clip(pl.Action)))
+		return worker.Fail("tool_not_found", fmt.Sprintf("tool %s not found for this user", api.Clip(pl.Action)))
 	}
 	recs, err := s.c.Store.List(ctx, job.UserID)
 	if err != nil {
-		return worker.RetryLater(http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable", backoff(attempt))
+		return worker.RetryLater("storage_unavailable", "storage is unavailable", backoff(attempt))
 	}
 	rec, version, out := s.resolveTool(ctx, slug, pl.Action, recs)
 	if rec == nil {
@@ -60,15 +60,15 @@ func (s *Service) HandleExecute(ctx context.Context, job *messages.Job, attempt 
 	if s.c.Calls != nil {
 		if attempt > 1 {
 			if e, err := s.c.Calls.Get(ctx, key); err == nil && string(e.Value()) == callStarted {
-				return worker.Fail(http.StatusBadGateway, "outcome_unknown", fmt.Sprintf(
+				return worker.Fail("outcome_unknown", fmt.Sprintf(
 					"a worker stopped while %s was running at Composio; it was not run again, so as not to run it twice. "+
 						"Check its effect in %s before retrying", slug, rec.Provider))
 			} else if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				return worker.RetryLater(http.StatusServiceUnavailable, "broker_unavailable", "the execution log is unavailable", backoff(attempt))
+				return worker.RetryLater("broker_unavailable", "the execution log is unavailable", backoff(attempt))
 			}
 		}
 		if _, err := s.c.Calls.PutString(ctx, key, callStarted); err != nil {
-			return worker.RetryLater(http.StatusServiceUnavailable, "broker_unavailable", "the execution log is unavailable", backoff(attempt))
+			return worker.RetryLater("broker_unavailable", "the execution log is unavailable", backoff(attempt))
 		}
 	}
 	params := pl.Params
@@ -90,14 +90,14 @@ func (s *Service) HandleExecute(ctx context.Context, job *messages.Job, attempt 
 		if msg == "" {
 			msg = "the tool failed without a message"
 		}
-		return worker.Fail(http.StatusUnprocessableEntity, "tool_failed", fmt.Sprintf("%s failed: %s", slug, msg))
+		return worker.Fail("tool_failed", fmt.Sprintf("%s failed: %s", slug, msg))
 	}
 	data := bytes.TrimSpace(res.Data)
 	if len(data) == 0 {
 		data = []byte("null")
 	}
 	body := make([]byte, 0, len(data)+16)
-	body = append(body, `{"result":`...)
+	body = append(body, `{"success":true,"result":`...)
 	body = append(body, data...)
 	return worker.Outcome{Body: append(body, '}')}
 }
@@ -146,11 +146,11 @@ func (s *Service) resolveTool(ctx context.Context, slug, action string, recs []s
 		return r, "", worker.Outcome{}
 	}
 	if s.known(guess) && pick(guess) == nil {
-		return nil, "", worker.Fail(http.StatusNotFound, "integration_not_found", fmt.Sprintf(
+		return nil, "", worker.Fail("integration_not_found", fmt.Sprintf(
 			"%s is a %s tool, and this user has no active %s integration: connect %s first (POST /api/integrations/connect)",
 			slug, guess, guess, guess))
 	}
-	return nil, "", worker.Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %s not found for this user", api.Clip(action)))
+	return nil, "", worker.Fail("tool_not_found", fmt.Sprintf("tool %s not found for this user", api.Clip(action)))
 }
 
 // executeError maps a failed ExecuteTool call. Only failures where Composio
@@ -168,21 +168,21 @@ func (s *Service) executeError(slug, provider string, err error, attempt int) wo
 	}
 	switch {
 	case status == http.StatusTooManyRequests:
-		return worker.RetryLater(http.StatusTooManyRequests, "rate_limited",
+		return worker.RetryLater("rate_limited",
 			"Composio is rate limiting this service: "+msg, retryDelay(err, attempt))
 	case status == http.StatusServiceUnavailable || status == 0 && notSent(err):
-		return worker.RetryLater(http.StatusServiceUnavailable, "composio_unavailable",
+		return worker.RetryLater("composio_unavailable",
 			"Composio is unavailable: "+msg, retryDelay(err, attempt))
 	case status == http.StatusNotFound:
-		return worker.Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("Composio does not know %s: %s", slug, msg))
+		return worker.Fail("tool_not_found", fmt.Sprintf("Composio does not know %s: %s", slug, msg))
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return worker.Fail(http.StatusBadGateway, "composio_unauthorized",
+		return worker.Fail("composio_unauthorized",
 			"Composio refused this service's API key (check COMPOSIO_API_KEY): "+msg)
 	case status >= 400 && status < 500:
-		return worker.Fail(http.StatusUnprocessableEntity, "tool_failed", fmt.Sprintf("%s failed: %s", slug, msg))
+		return worker.Fail("tool_failed", fmt.Sprintf("%s failed: %s", slug, msg))
 	default:
 		s.c.Logger.Warn("composio execution failed; not retried", "tool", slug, "provider", provider, "err", err)
-		return worker.Fail(http.StatusBadGateway, "composio_error", fmt.Sprintf(
+		return worker.Fail("composio_error", fmt.Sprintf(
 			"Composio failed while running %s (%s); it was not retried, as it may have run. Check its effect in %s before retrying",
 			slug, msg, provider))
 	}

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/openanalyst/mcp-integration-service/api"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio"
+	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
 // emptySchema is the input schema of a tool that declares none.
@@ -69,7 +69,7 @@ func typeOf(raw json.RawMessage, depth int) string {
 }
 
 // toolOf maps a Composio tool onto GET /api/tools's shape.
-func toolOf(provider string, t *composio.Tool) api.Tool {
+func toolOf(provider string, t *composio.Tool) tools.Tool {
 	desc := strings.TrimSpace(t.Description)
 	if desc == "" {
 		desc = t.Name
@@ -78,5 +78,5 @@ func toolOf(provider string, t *composio.Tool) api.Tool {
 	if len(schema) == 0 || !json.Valid(schema) || string(schema) == "null" {
 		schema = emptySchema
 	}
-	return api.Tool{Name: t.Slug, Description: desc, Provider: provider, Parameters: Parameters(schema), InputSchema: schema}
+	return tools.Tool{Name: t.Slug, Description: desc, Provider: provider, Parameters: Parameters(schema), InputSchema: schema}
 }

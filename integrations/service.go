@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/openanalyst/mcp-integration-service/api"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio"
 	"github.com/openanalyst/mcp-integration-service/storage"
+	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
 // builtin are the providers offered out of the box, with the names,
@@ -83,7 +83,7 @@ type Service struct {
 
 // toolkitTools is one toolkit's tools, as listed and by slug.
 type toolkitTools struct {
-	list   []api.Tool
+	list   []tools.Tool
 	bySlug map[string]string // slug → version
 }
 
@@ -195,7 +195,7 @@ func (s *Service) Connect(ctx context.Context, userID, provider, redirectURL str
 	}
 	base := strings.TrimRight(s.c.CallbackBase(), "/")
 	if base == "" {
-		return nil, &api.IntegrationError{Status: http.StatusServiceUnavailable, Code: "oauth_not_configured",
+		return nil, &api.IntegrationError{Code: "oauth_not_configured",
 			Msg: "the OAuth callback URL is unknown: set OAUTH_REDIRECT_BASE"}
 	}
 	now := s.c.Now().UTC()
@@ -214,7 +214,7 @@ func (s *Service) Connect(ctx context.Context, userID, provider, redirectURL str
 		return nil, composioError("create the connect link", err)
 	}
 	if u, err := url.Parse(link.RedirectURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, &api.IntegrationError{Status: http.StatusBadGateway, Code: "composio_error",
+		return nil, &api.IntegrationError{Code: "composio_error",
 			Msg: "Composio answered with a connect link that is not an http(s) URL"}
 	}
 	rec.ComposioConnectionID = link.ConnectedAccountID
@@ -297,7 +297,7 @@ func (s *Service) Disconnect(ctx context.Context, userID, integrationID, provide
 // Tools lists the tools of the user's active integrations. A toolkit whose
 // tools Composio cannot list right now (and that has no cached list) is
 // left out, so database tools still work while Composio is down.
-func (s *Service) Tools(ctx context.Context, userID string) ([]api.Tool, error) {
+func (s *Service) Tools(ctx context.Context, userID string) ([]tools.Tool, error) {
 	recs, err := s.c.Store.List(ctx, userID)
 	if err != nil {
 		return nil, storageError(err)
@@ -308,7 +308,7 @@ func (s *Service) Tools(ctx context.Context, userID string) ([]api.Tool, error) 
 			providers = append(providers, r.Provider)
 		}
 	}
-	out := []api.Tool{}
+	out := []tools.Tool{}
 	for _, p := range providers {
 		tt, err := s.tools.get(ctx, p)
 		if err != nil {
@@ -393,16 +393,16 @@ func (s *Service) deleteAccount(id string) {
 // ---- errors ------------------------------------------------------------------
 
 func bad(code, format string, args ...any) *api.IntegrationError {
-	return &api.IntegrationError{Status: http.StatusBadRequest, Code: code, Msg: fmt.Sprintf(format, args...)}
+	return &api.IntegrationError{Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
 func notFound(code, format string, args ...any) *api.IntegrationError {
-	return &api.IntegrationError{Status: http.StatusNotFound, Code: code, Msg: fmt.Sprintf(format, args...)}
+	return &api.IntegrationError{Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
 func storageError(err error) error {
 	if errors.Is(err, storage.ErrUnavailable) {
-		return &api.IntegrationError{Status: http.StatusServiceUnavailable, Code: "storage_unavailable",
+		return &api.IntegrationError{Code: "storage_unavailable",
 			Msg: "storage is unavailable; try again shortly"}
 	}
 	if errors.Is(err, storage.ErrNotFound) {
@@ -423,16 +423,16 @@ func composioError(what string, err error) error {
 		if ae != nil && ae.RetryAfter > 0 {
 			wait = ae.RetryAfter
 		}
-		return &api.IntegrationError{Status: http.StatusTooManyRequests, Code: "rate_limited", RetryAfter: wait,
+		return &api.IntegrationError{Code: "rate_limited", RetryAfter: wait,
 			Msg: fmt.Sprintf("Composio is rate limiting this service; could not %s. Retry after %s", what, wait)}
 	case errors.Is(err, composio.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
-		return &api.IntegrationError{Status: http.StatusServiceUnavailable, Code: "composio_unavailable",
+		return &api.IntegrationError{Code: "composio_unavailable",
 			Msg: fmt.Sprintf("Composio is unavailable; could not %s: %v", what, err)}
 	case errors.Is(err, composio.ErrUnauthorized):
-		return &api.IntegrationError{Status: http.StatusBadGateway, Code: "composio_unauthorized",
+		return &api.IntegrationError{Code: "composio_unauthorized",
 			Msg: fmt.Sprintf("Composio refused this service's API key (check COMPOSIO_API_KEY); could not %s", what)}
 	default:
-		return &api.IntegrationError{Status: http.StatusBadGateway, Code: "composio_error",
+		return &api.IntegrationError{Code: "composio_error",
 			Msg: fmt.Sprintf("Composio could not %s: %v", what, err)}
 	}
 }

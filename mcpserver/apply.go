@@ -2,61 +2,83 @@ package mcpserver
 
 import (
 	"context"
-	"sync"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/openanalyst/mcp-integration-service/messages"
-	"github.com/openanalyst/mcp-integration-service/service"
+	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
-// Apply adds the MCP parts to a process's options: the token routes under
-// /api/mcp/tokens (behind the API key) and the /mcp endpoint. Worker-only
-// processes ignore them.
-func Apply(o *service.Options) {
-	var (
-		mu     sync.Mutex
-		stores = map[*service.Instance]*tokenStore{}
-	)
-	// Both hooks run while the API router is built, before in.API is set:
-	// the hub reads in.API at request time.
-	storeOf := func(in *service.Instance) *tokenStore {
-		mu.Lock()
-		defer mu.Unlock()
-		s := stores[in]
-		if s == nil {
-			s = newTokenStore(in.Store.DB())
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := s.ensureIndexes(ctx); err != nil {
-				in.Logger.Warn("mcp token indexes not created; lookups will scan", "err", err)
-			}
-			cancel()
-			stores[in] = s
-		}
-		return s
+// Deps are what the MCP endpoint is built from.
+type Deps struct {
+	Tools *tools.Service
+	// DB is the service's own database, where token hashes are kept.
+	DB *mongo.Database
+	// NC carries tools-changed events, so open sessions get list_changed.
+	NC *nats.Conn
+	// PublicBase is OAUTH_REDIRECT_BASE: the public URL for mcp_url.
+	PublicBase string
+	// RateLimit is requests per minute per token (0: off); MaxSessions the
+	// open sessions per token.
+	RateLimit, MaxSessions int
+	Logger                 *slog.Logger
+}
+
+// Server is the MCP endpoint (/mcp) and its token routes (/api/mcp/tokens).
+type Server struct {
+	hub    *hub
+	tokens *tokenRoutes
+	sub    *nats.Subscription
+	stop   chan struct{}
+}
+
+// New builds the MCP endpoint.
+func New(d Deps) (*Server, error) {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
 	}
-	o.APIRoutes = append(o.APIRoutes, func(r chi.Router, in *service.Instance) {
-		(&tokenRoutes{store: storeOf(in), publicBase: in.Config.OAuthRedirectBase}).mount(r)
-	})
-	o.Mount = append(o.Mount, func(r chi.Router, in *service.Instance) {
-		h := newHub(in, storeOf(in))
-		// Streamable HTTP: POST messages, GET the session's event stream,
-		// DELETE the session.
-		r.Post("/mcp", h.ServeHTTP)
-		r.Get("/mcp", h.ServeHTTP)
-		r.Delete("/mcp", h.ServeHTTP)
-		if in.NC == nil {
-			return
-		}
+	log := d.Logger.With("component", "mcp")
+	store := newTokenStore(d.DB)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.ensureIndexes(ctx); err != nil {
+		log.Warn("mcp token indexes not created; lookups will scan", "err", err)
+	}
+	s := &Server{hub: newHub(d.Tools, store, newLimits(d.RateLimit, d.MaxSessions), log),
+		tokens: &tokenRoutes{store: store, publicBase: d.PublicBase}, stop: make(chan struct{})}
+	if d.NC != nil {
 		// One subscription per process: a user's open sessions learn that
 		// their tools changed, whichever API node made the change.
-		if _, err := in.NC.Subscribe(messages.EventToolsChanged, func(m *nats.Msg) {
-			go h.refresh(string(m.Data))
-		}); err != nil {
-			in.Logger.Warn("mcp: no tools-changed events; sessions will not get list_changed", "err", err)
+		sub, err := d.NC.Subscribe(messages.EventToolsChanged, func(m *nats.Msg) { go s.hub.refresh(string(m.Data)) })
+		if err != nil {
+			log.Warn("mcp: no tools-changed events; sessions will not get list_changed", "err", err)
 		}
-		go h.sweep(in.NC, time.Minute)
-	})
+		s.sub = sub
+	}
+	go s.hub.sweep(s.stop, time.Minute)
+	return s, nil
+}
+
+// Handler serves /mcp (streamable HTTP: POST messages, GET the session's
+// event stream, DELETE the session).
+func (s *Server) Handler() http.Handler { return s.hub }
+
+// TokenRoutes serves /api/mcp/tokens; mount it behind the API key.
+func (s *Server) TokenRoutes() http.Handler {
+	r := chi.NewRouter()
+	s.tokens.mount(r)
+	return r
+}
+
+// Close stops the sweeper and the event subscription.
+func (s *Server) Close() {
+	close(s.stop)
+	if s.sub != nil {
+		_ = s.sub.Unsubscribe()
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openanalyst/mcp-integration-service/mcpserver"
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
 )
@@ -61,10 +60,8 @@ func wantCode(t *testing.T, what string, status int, body string, code string) {
 // minute; another token of the same user has its own budget.
 func TestMCPLimitsPerToken(t *testing.T) {
 	t.Parallel()
-	var opts service.Options
-	mcpserver.Apply(&opts)
 	b, err := servicetest.Start(t, service.ModeServe,
-		servicetest.Env{"MCP_MAX_SESSIONS_PER_TOKEN": "2", "MCP_RATE_LIMIT_PER_TOKEN": "8"}, opts)
+		servicetest.Env{"MCP_MAX_SESSIONS_PER_TOKEN": "2", "MCP_RATE_LIMIT_PER_TOKEN": "8"}, service.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,45 +4,21 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/openanalyst/mcp-integration-service/messages"
-	"github.com/openanalyst/mcp-integration-service/queue"
 )
 
-func TestMCPRestBody(t *testing.T) {
-	for _, c := range []struct {
-		ok   bool
-		body string
-		want string
-	}{
-		{true, `{"result":[{"one":1}],"row_count":1}`, `{"success":true,"result":[{"one":1}],"row_count":1}`},
-		{true, ` {} `, `{"success":true}`},
-		{false, `{"error":"boom","code":"query_failed"}`, `{"success":false,"error":"boom","code":"query_failed"}`},
-		{true, `[1,2]`, `{"success":true,"result":[1,2]}`},
-		{true, ``, `{"success":true,"result":null}`},
-		{false, `not json`, `{"success":false,"result":null}`},
-	} {
-		got := string(restBody(c.ok, []byte(c.body)))
-		if got != c.want {
-			t.Errorf("restBody(%v, %q) = %s, want %s", c.ok, c.body, got, c.want)
-		}
-		if !json.Valid([]byte(got)) {
-			t.Errorf("restBody(%v, %q) is not JSON: %s", c.ok, c.body, got)
-		}
-	}
-}
-
-func TestMCPToolResult(t *testing.T) {
-	r := toolResult(queue.Reply{Outcome: messages.OutcomeError, Status: 404, Body: []byte(`{"error":"nope","code":"tool_not_found"}`)})
+func TestMCPErrorResult(t *testing.T) {
+	r := errorResult(errBody{Error: "nope", Code: "tool_not_found"})
 	if !r.IsError || len(r.Content) != 1 {
-		t.Fatalf("error reply: %+v", r)
+		t.Fatalf("error result: %+v", r)
 	}
 	sc, _ := json.Marshal(r.StructuredContent)
 	if string(sc) != `{"success":false,"error":"nope","code":"tool_not_found"}` {
 		t.Fatalf("structured content %s", sc)
 	}
-	if r := toolResult(queue.Reply{Outcome: messages.OutcomeOK, Body: []byte(`{"result":[]}`)}); r.IsError {
-		t.Fatal("an ok reply is an error result")
+	r = errorResult(errBody{Error: "late", Code: "worker_timeout", JobID: "8c1f0a8e-2b4d-4c47-9a63-6f3f3b1c2d10"})
+	sc, _ = json.Marshal(r.StructuredContent)
+	if !strings.Contains(string(sc), `"job_id":"8c1f0a8e-2b4d-4c47-9a63-6f3f3b1c2d10"`) {
+		t.Fatalf("timeout without its job id: %s", sc)
 	}
 }
 

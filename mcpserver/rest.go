@@ -22,9 +22,9 @@ type tokenRoutes struct {
 }
 
 func (t *tokenRoutes) mount(r chi.Router) {
-	r.Post("/mcp/tokens", t.create)
-	r.Get("/mcp/tokens", t.list)
-	r.Delete("/mcp/tokens/{token_id}", t.revoke)
+	r.Post("/", t.create)
+	r.Get("/", t.list)
+	r.Delete("/{token_id}", t.revoke)
 }
 
 type createRequest struct {

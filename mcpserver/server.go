@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,12 +18,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/nats-io/nats.go"
 
 	"github.com/openanalyst/mcp-integration-service/api"
-	"github.com/openanalyst/mcp-integration-service/messages"
-	"github.com/openanalyst/mcp-integration-service/queue"
-	"github.com/openanalyst/mcp-integration-service/service"
+	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
 const (
@@ -44,7 +40,7 @@ const (
 // hub serves /mcp for one service instance: one mcp.Server per user, shared
 // by that user's sessions, holding exactly that user's tools.
 type hub struct {
-	in      *service.Instance
+	tools   *tools.Service
 	tokens  *tokenStore
 	lim     *limits
 	log     *slog.Logger
@@ -68,10 +64,8 @@ type userServer struct {
 
 type ctxKey struct{}
 
-func newHub(in *service.Instance, tokens *tokenStore) *hub {
-	log := in.Logger.With("component", "mcp")
-	h := &hub{in: in, tokens: tokens, log: log, users: map[string]*userServer{},
-		lim: newLimits(in.Config.MCPRateLimit, in.Config.MCPMaxSessions)}
+func newHub(ts *tools.Service, tokens *tokenStore, lim *limits, log *slog.Logger) *hub {
+	h := &hub{tools: ts, tokens: tokens, log: log, users: map[string]*userServer{}, lim: lim}
 	sdkLog := slog.New(minLevel{h: log.Handler(), min: slog.LevelError})
 	mcpHandler := mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
 		SessionTimeout: sessionIdle,
@@ -135,7 +129,7 @@ func unauthorized(w http.ResponseWriter, oauthErr, code, msg string) {
 		challenge += fmt.Sprintf(`, error=%q, error_description=%q`, oauthErr, msg)
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	api.WriteJSON(w, http.StatusUnauthorized, messages.ErrorBody{Success: false, Error: msg, Code: code})
+	api.WriteJSON(w, http.StatusUnauthorized, errBody{Error: msg, Code: code})
 }
 
 // hookShutdown closes every MCP session when the HTTP server shuts down:
@@ -240,19 +234,15 @@ func (h *hub) refresh(user string) {
 // sync makes the server's tools those of GET /api/tools, adding, replacing
 // and removing only what changed.
 func (h *hub) sync(ctx context.Context, us *userServer) error {
-	srv := h.in.API
-	if srv == nil {
-		return errors.New("the API is not ready")
-	}
-	tools, err := srv.Tools(ctx, us.user)
+	list, err := h.tools.List(ctx, us.user, tools.Filter{})
 	if err != nil {
 		return err
 	}
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	want := make(map[string]*mcp.Tool, len(tools))
-	prints := make(map[string]string, len(tools))
-	for _, t := range tools {
+	want := make(map[string]*mcp.Tool, len(list))
+	prints := make(map[string]string, len(list))
+	for _, t := range list {
 		mt := toMCP(t)
 		want[mt.Name], prints[mt.Name] = mt, fingerprint(mt)
 	}
@@ -295,7 +285,7 @@ func addTool(s *mcp.Server, t *mcp.Tool, h mcp.ToolHandler) (err error) {
 }
 
 // toMCP turns a REST tool into an MCP tool.
-func toMCP(t api.Tool) *mcp.Tool {
+func toMCP(t tools.Tool) *mcp.Tool {
 	desc := strings.TrimSpace(t.Description)
 	if desc == "" {
 		desc = fmt.Sprintf("%s (%s).", t.Name, t.Provider)
@@ -328,41 +318,38 @@ func fingerprint(t *mcp.Tool) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// call runs a tool through the same queue and workers as POST
-// /api/tools/execute and turns the reply into a tool result. Tool failures
-// and infrastructure faults are isError results, never protocol errors.
+// call runs a tool through the tools service, exactly as POST
+// /api/tools/execute does, and turns what it returns into a tool result.
+// Tool failures and infrastructure faults are isError results, never
+// protocol errors.
 func (h *hub) call(ctx context.Context, user string, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	if req.Params == nil || strings.TrimSpace(req.Params.Name) == "" {
-		return errorResult(messages.ErrorBody{Error: "a tool name is required", Code: "missing_field"}), nil
+		return errorResult(errBody{Error: "a tool name is required", Code: "missing_field"}), nil
 	}
 	if err := api.CheckAction(req.Params.Name); err != nil {
-		return errorResult(messages.ErrorBody{Error: err.Error(), Code: "invalid_field"}), nil
+		return errorResult(errBody{Error: err.Error(), Code: "invalid_field"}), nil
 	}
 	args := bytes.TrimSpace(req.Params.Arguments)
 	if len(args) == 0 || bytes.Equal(args, []byte("null")) {
 		args = nil
 	} else if args[0] != '{' {
-		return errorResult(messages.ErrorBody{Error: "arguments must be a JSON object", Code: "invalid_field"}), nil
+		return errorResult(errBody{Error: "arguments must be a JSON object", Code: "invalid_field"}), nil
 	}
-	srv := h.in.API
-	if srv == nil {
-		return errorResult(messages.ErrorBody{Error: "the service is starting; try again shortly", Code: "unavailable"}), nil
-	}
-	ctx = api.WithActor(ctx, actorOf(req))
-	rep, err := srv.Execute(ctx, user, req.Params.Name, json.RawMessage(args))
+	res, err := h.tools.Execute(ctx, tools.Request{UserID: user, Action: req.Params.Name, Params: json.RawMessage(args),
+		Actor: actorOf(req)})
 	if err != nil {
-		// A timeout's message names the job, still queued, whose result
-		// GET /api/jobs/{id} will return; without one the job never queued.
-		e := messages.ErrorBody{Error: err.Error(), Code: "broker_unavailable"}
-		if id := jobIDPattern.FindString(e.Error); id != "" {
-			e.Code, e.JobID = "worker_timeout", id
+		e := errBody{Error: err.Error(), Code: tools.CodeOf(err)}
+		var te *tools.Error
+		if errors.As(err, &te) && te.Code == tools.CodeTimeout {
+			e.JobID = te.JobID // still queued: GET /api/jobs/{id} will have it
 		}
 		return errorResult(e), nil
 	}
-	return toolResult(rep), nil
+	// The REST body, as the worker encoded it, as text and as structured
+	// content.
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(res.Body)}},
+		StructuredContent: json.RawMessage(res.Body)}, nil
 }
-
-var jobIDPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
 // actorOf names the token behind a call, for the audit log.
 func actorOf(req *mcp.CallToolRequest) string {
@@ -374,54 +361,31 @@ func actorOf(req *mcp.CallToolRequest) string {
 	return "mcp_token"
 }
 
-// toolResult is the REST body with "success" as text, and the same object as
-// structured content.
-func toolResult(rep queue.Reply) *mcp.CallToolResult {
-	ok := rep.Outcome == messages.OutcomeOK
-	body := restBody(ok, rep.Body)
-	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(body)}},
-		StructuredContent: json.RawMessage(body), IsError: !ok}
+// errBody is a failure as REST would answer it.
+type errBody struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	JobID   string `json:"job_id,omitempty"`
 }
 
-func errorResult(e messages.ErrorBody) *mcp.CallToolResult {
+func errorResult(e errBody) *mcp.CallToolResult {
 	e.Success = false
 	b, _ := json.Marshal(e)
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}},
 		StructuredContent: json.RawMessage(b), IsError: true}
 }
 
-// restBody turns a worker's body {"k":…} into what REST answers,
-// {"success":ok,"k":…}. A body that is not an object is kept under "result".
-func restBody(ok bool, body []byte) []byte {
-	prefix := `{"success":false`
-	if ok {
-		prefix = `{"success":true`
-	}
-	inner := bytes.TrimSpace(body)
-	var obj map[string]json.RawMessage
-	if len(inner) == 0 || json.Unmarshal(inner, &obj) != nil || obj == nil {
-		if len(inner) == 0 || !json.Valid(inner) {
-			inner = []byte("null")
-		}
-		return []byte(prefix + `,"result":` + string(inner) + "}")
-	}
-	rest := bytes.TrimSpace(inner[1:])
-	out := make([]byte, 0, len(prefix)+len(inner)+1)
-	out = append(out, prefix...)
-	if len(rest) > 0 && rest[0] != '}' {
-		out = append(out, ',')
-	}
-	return append(out, rest...)
-}
-
 // sweep drops the servers of users with no session left, until the
 // instance's NATS connection closes (the instance stopped).
-func (h *hub) sweep(nc *nats.Conn, every time.Duration) {
+func (h *hub) sweep(stop <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for range t.C {
-		if nc.IsClosed() {
+	for {
+		select {
+		case <-stop:
 			return
+		case <-t.C:
 		}
 		cutoff := time.Now().Add(-serverIdle).UnixNano()
 		h.mu.Lock()

@@ -17,7 +17,11 @@ func FuzzDecodeJob(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(ok)
+	okBytes, err := ok.Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(okBytes)
 	f.Add([]byte(`{"v":1,"kind":"oauth","job_id":"j","created_at":"2025-12-18T10:00:00Z","payload":{"query":{"status":"success"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		job, err := messages.DecodeJob(data)

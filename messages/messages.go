@@ -26,12 +26,57 @@ const (
 // Kinds lists every job kind.
 var Kinds = []Kind{KindExecute, KindTest, KindOAuth}
 
+// Class is the delivery guarantee of a job, chosen by the API node.
+type Class int
+
+const (
+	// Durable jobs have side effects or nobody waiting for them: writes on
+	// allow_writes connections, app actions, OAuth callbacks and every async
+	// execute. They go to a file stream that fsyncs every write before
+	// acknowledging it, so an acknowledged job is never lost.
+	Durable Class = iota
+	// Fast jobs are synchronous reads answered to a caller who waits. They go
+	// to a memory stream: no fsync. If NATS crashes the waiting caller gets a
+	// 503 or 504 and retries; replaying a read is harmless.
+	Fast
+)
+
+// FastKinds are the kinds that can be Fast: reads and connection tests.
+var FastKinds = []Kind{KindExecute, KindTest}
+
+func (c Class) String() string {
+	if c == Fast {
+		return "fast"
+	}
+	return "durable"
+}
+
+// Stream is the JetStream stream of a class.
+func (c Class) Stream() string {
+	if c == Fast {
+		return FastStream
+	}
+	return JobStream
+}
+
+// SubjectPrefix prefixes the subjects of a class.
+func (c Class) SubjectPrefix() string {
+	if c == Fast {
+		return FastSubjectPrefix
+	}
+	return JobSubjectPrefix
+}
+
 // Stream and subject names.
 const (
-	// JobStream is the work-queue stream that holds every job.
+	// JobStream is the file work-queue stream of durable jobs.
 	JobStream = "MCP_JOBS"
-	// JobSubjectPrefix prefixes each kind's subject: mcp.jobs.<kind>.
+	// JobSubjectPrefix prefixes each kind's durable subject: mcp.jobs.<kind>.
 	JobSubjectPrefix = "mcp.jobs."
+	// FastStream is the memory work-queue stream of fast jobs.
+	FastStream = "MCP_FAST"
+	// FastSubjectPrefix prefixes each kind's fast subject: mcp.fast.<kind>.
+	FastSubjectPrefix = "mcp.fast."
 	// ResultSubjectPrefix prefixes async results: mcp.results.<user-token>.<job_id>.
 	ResultSubjectPrefix = "mcp.results."
 	// EventDatabaseChanged is published (core NATS) when a user database is
@@ -44,23 +89,34 @@ const (
 	JobStatusBucket = "MCP_JOB_STATUS"
 )
 
-// Subject returns the JetStream subject of a job kind.
+// Subject returns the durable JetStream subject of a job kind.
 func (k Kind) Subject() string { return JobSubjectPrefix + string(k) }
+
+// SubjectOf returns the subject of a job kind in a class.
+func (k Kind) SubjectOf(c Class) string { return c.SubjectPrefix() + string(k) }
 
 // Durable returns the durable consumer name shared by every worker process.
 func (k Kind) Durable() string { return "mcp-" + string(k) }
 
+// ConsumerOf returns the durable consumer name of a kind in a class.
+func (k Kind) ConsumerOf(c Class) string {
+	if c == Fast {
+		return "mcp-fast-" + string(k)
+	}
+	return k.Durable()
+}
+
 // Header names carried on jobs and replies.
 const (
-	HeaderMsgID     = "Nats-Msg-Id"     // the job id, for JetStream dedupe
-	HeaderReplyTo   = "Mcp-Reply-To"    // the waiting API node's inbox
-	HeaderDeadline  = "Mcp-Deadline"    // RFC 3339: when the waiting caller gives up
-	HeaderRequestID = "Mcp-Request-Id"  // the REST request id, for logs
-	HeaderVersion   = "Mcp-Version"     // envelope version
-	HeaderJobID     = "Mcp-Job-Id"      // on replies: which job this answers
-	HeaderOutcome   = "Mcp-Outcome"     // on replies: "ok" or "error"
-	HeaderStatus    = "Mcp-Http-Status" // on error replies: the HTTP status to answer
-	HeaderTrace     = "traceparent"     // W3C trace context
+	HeaderMsgID     = "Nats-Msg-Id"    // the job id, for JetStream dedupe
+	HeaderReplyTo   = "Mcp-Reply-To"   // the waiting API node's inbox
+	HeaderDeadline  = "Mcp-Deadline"   // RFC 3339: when the waiting caller gives up
+	HeaderRequestID = "Mcp-Request-Id" // the REST request id, for logs
+	HeaderVersion   = "Mcp-Version"    // envelope version
+	HeaderJobID     = "Mcp-Job-Id"     // on replies: which job this answers
+	HeaderOutcome   = "Mcp-Outcome"    // on replies: "ok" or "error"
+	HeaderErrorCode = "Mcp-Error-Code" // on error replies: the stable error code
+	HeaderTrace     = "traceparent"    // W3C trace context
 )
 
 // Outcomes of a reply.
@@ -77,6 +133,10 @@ type Job struct {
 	UserID    string          `json:"user_id,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
 	Payload   json.RawMessage `json:"payload"`
+
+	// RequestID and Trace travel in headers, for logs and traces.
+	RequestID string `json:"-"`
+	Trace     string `json:"-"`
 }
 
 // ExecutePayload asks a worker to run one tool. It carries ids only: the
@@ -103,13 +163,19 @@ type OAuthPayload struct {
 // ErrVersion is returned for an envelope of another version.
 var ErrVersion = errors.New("messages: unsupported envelope version")
 
-// NewJob builds an envelope around a payload.
-func NewJob(kind Kind, jobID, userID string, payload any) ([]byte, error) {
+// NewJob builds a job around a payload, encoding the payload once.
+func NewJob(kind Kind, jobID, userID string, payload any) (*Job, error) {
 	p, err := json.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("messages: encode %s payload: %w", kind, err)
 	}
-	return json.Marshal(Job{V: Version, Kind: kind, JobID: jobID, UserID: userID, CreatedAt: time.Now().UTC(), Payload: p})
+	return &Job{V: Version, Kind: kind, JobID: jobID, UserID: userID, CreatedAt: time.Now().UTC(), Payload: p}, nil
+}
+
+// Encode returns the envelope's bytes.
+func (j *Job) Encode() ([]byte, error) {
+	j.V = Version
+	return json.Marshal(j)
 }
 
 // DecodeJob parses and checks an envelope.
@@ -150,12 +216,4 @@ func UserToken(userID string) string {
 // ResultSubject is where an async caller receives a job's result.
 func ResultSubject(userID, jobID string) string {
 	return ResultSubjectPrefix + UserToken(userID) + "." + jobID
-}
-
-// ErrorBody is the JSON body of an error reply, and of a REST error.
-type ErrorBody struct {
-	Success bool   `json:"success"`
-	Error   string `json:"error"`
-	Code    string `json:"code"`
-	JobID   string `json:"job_id,omitempty"`
 }

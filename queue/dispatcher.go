@@ -23,13 +23,6 @@ var (
 	ErrTimeout = errors.New("queue: no worker answered in time")
 )
 
-// Reply is a worker's answer to a job.
-type Reply struct {
-	Outcome string // messages.OutcomeOK or OutcomeError
-	Status  int    // HTTP status for errors
-	Body    []byte // a JSON object, without the "success" field
-}
-
 // Dispatcher publishes jobs and hands each reply to the request that waits
 // for it. One subscription serves the whole API node: replies are
 // demultiplexed by job id, so no request creates a subscription.
@@ -39,17 +32,18 @@ type Dispatcher struct {
 	prefix string
 	sub    *nats.Subscription
 	log    *slog.Logger
-	// Late receives replies that arrive after their caller gave up, so they
-	// can be kept for GET /api/jobs/{id}. May be nil.
-	Late func(jobID string, r Reply)
+	late   func(r messages.Reply)
 
 	mu      sync.Mutex
-	waiters map[string]chan Reply
+	waiters map[string]chan messages.Reply
 }
 
-// NewDispatcher subscribes once to this node's reply inbox.
-func NewDispatcher(nc *nats.Conn, js jetstream.JetStream, nodeID string, log *slog.Logger) (*Dispatcher, error) {
-	d := &Dispatcher{nc: nc, js: js, prefix: "_INBOX.mcp." + nodeID + ".", log: log, waiters: map[string]chan Reply{}}
+// NewDispatcher subscribes once to this node's reply inbox. late receives
+// replies that arrive after their caller gave up (or duplicates), so they can
+// be kept for GET /api/jobs/{id}; it may be nil.
+func NewDispatcher(nc *nats.Conn, js jetstream.JetStream, nodeID string, log *slog.Logger, late func(messages.Reply)) (*Dispatcher, error) {
+	d := &Dispatcher{nc: nc, js: js, prefix: "_INBOX.mcp." + nodeID + ".", log: log, late: late,
+		waiters: map[string]chan messages.Reply{}}
 	sub, err := nc.Subscribe(d.prefix+"*", d.onReply)
 	if err != nil {
 		return nil, fmt.Errorf("queue: subscribe to replies: %w", err)
@@ -66,15 +60,11 @@ func NewDispatcher(nc *nats.Conn, js jetstream.JetStream, nodeID string, log *sl
 func (d *Dispatcher) Close() error { return d.sub.Unsubscribe() }
 
 func (d *Dispatcher) onReply(m *nats.Msg) {
-	jobID := m.Header.Get(messages.HeaderJobID)
-	r := Reply{Outcome: m.Header.Get(messages.HeaderOutcome), Body: m.Data}
-	if s := m.Header.Get(messages.HeaderStatus); s != "" {
-		_, _ = fmt.Sscanf(s, "%d", &r.Status)
-	}
+	r := messages.DecodeReply(m)
 	d.mu.Lock()
-	ch, ok := d.waiters[jobID]
+	ch, ok := d.waiters[r.JobID]
 	if ok {
-		delete(d.waiters, jobID)
+		delete(d.waiters, r.JobID)
 	}
 	d.mu.Unlock()
 	if ok {
@@ -82,28 +72,18 @@ func (d *Dispatcher) onReply(m *nats.Msg) {
 		return
 	}
 	// A duplicate reply (a redelivered job) or one after the caller gave up.
-	if d.Late != nil {
+	if d.late != nil {
 		// Never on this goroutine: it delivers every reply of the node.
-		go d.Late(jobID, r)
+		go d.late(r)
 	}
 }
 
-// Job is one job to submit.
-type Job struct {
-	Kind      messages.Kind
-	JobID     string
-	UserID    string
-	Payload   any
-	RequestID string
-	Trace     string
-}
-
-func (d *Dispatcher) message(ctx context.Context, j Job, deadline time.Time, wait bool) (*nats.Msg, error) {
-	body, err := messages.NewJob(j.Kind, j.JobID, j.UserID, j.Payload)
+func (d *Dispatcher) message(ctx context.Context, c messages.Class, j *messages.Job, deadline time.Time, wait bool) (*nats.Msg, error) {
+	body, err := j.Encode()
 	if err != nil {
 		return nil, err
 	}
-	m := nats.NewMsg(j.Kind.Subject())
+	m := nats.NewMsg(j.Kind.SubjectOf(c))
 	m.Data = body
 	m.Header.Set(messages.HeaderMsgID, j.JobID)
 	m.Header.Set(messages.HeaderVersion, "1")
@@ -130,19 +110,19 @@ func (d *Dispatcher) connected() error {
 	return nil
 }
 
-// Request publishes a job and waits for its reply until ctx ends. It does not
-// wait for the publish acknowledgement before waiting for the reply; a failed
-// publish still ends the wait at once.
-func (d *Dispatcher) Request(ctx context.Context, j Job) (Reply, error) {
+// Request publishes a job in class c and waits for its reply until ctx
+// ends. It does not wait for the publish acknowledgement before waiting for
+// the reply; a failed publish still ends the wait at once.
+func (d *Dispatcher) Request(ctx context.Context, c messages.Class, j *messages.Job) (messages.Reply, error) {
 	if err := d.connected(); err != nil {
-		return Reply{}, err
+		return messages.Reply{}, err
 	}
 	deadline, _ := ctx.Deadline()
-	m, err := d.message(ctx, j, deadline, true)
+	m, err := d.message(ctx, c, j, deadline, true)
 	if err != nil {
-		return Reply{}, err
+		return messages.Reply{}, err
 	}
-	ch := make(chan Reply, 1)
+	ch := make(chan messages.Reply, 1)
 	d.mu.Lock()
 	d.waiters[j.JobID] = ch
 	d.mu.Unlock()
@@ -154,7 +134,7 @@ func (d *Dispatcher) Request(ctx context.Context, j Job) (Reply, error) {
 	fut, err := d.js.PublishMsgAsync(m, jetstream.WithMsgID(j.JobID))
 	if err != nil {
 		forget()
-		return Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+		return messages.Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	}
 	select {
 	case r := <-ch:
@@ -162,7 +142,7 @@ func (d *Dispatcher) Request(ctx context.Context, j Job) (Reply, error) {
 	case err := <-fut.Err():
 		// Only an error arrives here; a successful ack keeps us waiting.
 		forget()
-		return Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+		return messages.Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	case <-ctx.Done():
 	}
 	select {
@@ -176,21 +156,21 @@ func (d *Dispatcher) Request(ctx context.Context, j Job) (Reply, error) {
 	// "nothing was queued", so a retry does not run the job twice.
 	select {
 	case <-fut.Ok():
-		return Reply{}, ErrTimeout
+		return messages.Reply{}, ErrTimeout
 	case err := <-fut.Err():
-		return Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+		return messages.Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	case <-time.After(time.Second):
-		return Reply{}, ErrTimeout
+		return messages.Reply{}, ErrTimeout
 	}
 }
 
-// Enqueue publishes a job without waiting for a reply, returning once
-// JetStream has stored it.
-func (d *Dispatcher) Enqueue(ctx context.Context, j Job) error {
+// Enqueue publishes a durable job without waiting for a reply, returning
+// once JetStream has stored it.
+func (d *Dispatcher) Enqueue(ctx context.Context, j *messages.Job) error {
 	if err := d.connected(); err != nil {
 		return err
 	}
-	m, err := d.message(ctx, j, time.Time{}, false)
+	m, err := d.message(ctx, messages.Durable, j, time.Time{}, false)
 	if err != nil {
 		return err
 	}

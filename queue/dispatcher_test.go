@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,12 +17,14 @@ import (
 )
 
 type bundle struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	disp *queue.Dispatcher
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	disp     *queue.Dispatcher
+	late     chan messages.Reply
+	slowLate bool
 }
 
-func setup(t *testing.T) bundle {
+func setup(t *testing.T) *bundle {
 	t.Helper()
 	ns, err := embedded.StartNATS(t.TempDir(), 0)
 	if err != nil {
@@ -39,22 +42,40 @@ func setup(t *testing.T) bundle {
 	if err := queue.Setup(ctx, js, queue.DefaultSettings()); err != nil {
 		t.Fatal(err)
 	}
-	d, err := queue.NewDispatcher(nc, js, "node1", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b := bundle{nc: nc, js: js, late: make(chan messages.Reply, 16)}
+	d, err := queue.NewDispatcher(nc, js, "node1", slog.New(slog.NewTextHandler(io.Discard, nil)), func(r messages.Reply) {
+		if b.slowLate {
+			time.Sleep(3 * time.Second)
+		}
+		b.late <- r
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bundle{nc, js, d}
+	b.disp = d
+	return &b
 }
 
-// fakeWorker answers every execute job on its reply inbox.
+func job(t *testing.T, id string) *messages.Job {
+	t.Helper()
+	j, err := messages.NewJob(messages.KindExecute, id, "u", messages.ExecutePayload{Action: "DB_QUERY_db_x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// fakeWorker answers every execute job of either class on its reply inbox,
+// with the reply codec: a success, or an error for job ids ending in "-bad".
 func fakeWorker(t *testing.T, nc *nats.Conn) {
 	t.Helper()
-	sub, err := nc.Subscribe(messages.KindExecute.Subject(), func(m *nats.Msg) {
-		r := nats.NewMsg(m.Header.Get(messages.HeaderReplyTo))
-		r.Header.Set(messages.HeaderJobID, m.Header.Get(messages.HeaderMsgID))
-		r.Header.Set(messages.HeaderOutcome, messages.OutcomeOK)
-		r.Data = []byte(`{"result":1}`)
-		_ = nc.PublishMsg(r)
+	sub, err := nc.Subscribe("mcp.*.execute", func(m *nats.Msg) {
+		id := m.Header.Get(messages.HeaderMsgID)
+		r := messages.Reply{JobID: id, Body: []byte(`{"success":true,"result":1}`)}
+		if strings.HasSuffix(id, "-bad") {
+			r = messages.Reply{JobID: id, Err: &messages.Error{Code: "query_failed", Message: "boom"}}
+		}
+		_ = nc.PublishMsg(r.Encode(m.Header.Get(messages.HeaderReplyTo)))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -68,10 +89,15 @@ func TestRequestGetsItsReply(t *testing.T) {
 	fakeWorker(t, b.nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r, err := b.disp.Request(ctx, queue.Job{Kind: messages.KindExecute, JobID: "job-1", UserID: "u",
-		Payload: messages.ExecutePayload{Action: "DB_QUERY_db_x"}})
-	if err != nil || r.Outcome != messages.OutcomeOK || string(r.Body) != `{"result":1}` {
-		t.Fatalf("reply %+v, %v", r, err)
+	for _, c := range []messages.Class{messages.Fast, messages.Durable} {
+		r, err := b.disp.Request(ctx, c, job(t, "job-1-"+c.String()))
+		if err != nil || !r.OK() || string(r.Body) != `{"success":true,"result":1}` || r.JobID != "job-1-"+c.String() {
+			t.Fatalf("%s reply %+v, %v", c, r, err)
+		}
+	}
+	r, err := b.disp.Request(ctx, messages.Fast, job(t, "job-1-bad"))
+	if err != nil || r.OK() || r.Err.Code != "query_failed" || r.Err.Message != "boom" {
+		t.Fatalf("error reply %+v, %v", r, err)
 	}
 }
 
@@ -80,30 +106,23 @@ func TestRequestGetsItsReply(t *testing.T) {
 func TestLateReplyDoesNotBlockOthers(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	lateSeen := make(chan string, 1)
-	b.disp.Late = func(jobID string, _ queue.Reply) {
-		lateSeen <- jobID
-		time.Sleep(3 * time.Second)
-	}
+	b.slowLate = true
 	fakeWorker(t, b.nc)
-	stray := nats.NewMsg("_INBOX.mcp.node1.stray")
-	stray.Header.Set(messages.HeaderJobID, "stray")
-	stray.Header.Set(messages.HeaderOutcome, messages.OutcomeOK)
+	stray := messages.Reply{JobID: "stray", Body: []byte(`{}`)}.Encode("_INBOX.mcp.node1.stray")
 	if err := b.nc.PublishMsg(stray); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case id := <-lateSeen:
-		if id != "stray" {
-			t.Fatalf("late handler got %q", id)
+	case r := <-b.late:
+		if r.JobID != "stray" {
+			t.Fatalf("late handler got %q", r.JobID)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the late reply never reached the Late handler")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := b.disp.Request(ctx, queue.Job{Kind: messages.KindExecute, JobID: "job-2", UserID: "u",
-		Payload: messages.ExecutePayload{Action: "DB_QUERY_db_x"}}); err != nil {
+	if _, err := b.disp.Request(ctx, messages.Fast, job(t, "job-2")); err != nil {
 		t.Fatalf("a reply waited behind the late handler: %v", err)
 	}
 }
@@ -116,7 +135,7 @@ func TestRequestFailsFastWhenDisconnected(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := b.disp.Request(ctx, queue.Job{Kind: messages.KindExecute, JobID: "job-3", Payload: messages.ExecutePayload{}})
+	_, err := b.disp.Request(ctx, messages.Fast, job(t, "job-3"))
 	if !queue.IsUnavailable(err) || time.Since(start) > time.Second {
 		t.Fatalf("want a fast ErrUnavailable, got %v after %s", err, time.Since(start))
 	}

@@ -19,16 +19,23 @@ type Settings struct {
 	MaxAckPending int           // jobs in flight across the whole fleet, per kind
 	StatusTTL     time.Duration // how long job statuses stay in the bucket
 	Duplicates    time.Duration // dedupe window for job ids
+	// FastMaxAge drops a fast job nobody took in time: its caller has long
+	// had a 504.
+	FastMaxAge time.Duration
+	// FastMaxBytes bounds the memory the fast stream may hold; past it a
+	// publish is refused (the caller gets a 503) rather than anything dropped.
+	FastMaxBytes int64
 }
 
 // DefaultSettings are safe for one embedded node.
 func DefaultSettings() Settings {
 	return Settings{Replicas: 1, AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 1024,
-		StatusTTL: 24 * time.Hour, Duplicates: 2 * time.Minute}
+		StatusTTL: 24 * time.Hour, Duplicates: 2 * time.Minute, FastMaxAge: 5 * time.Minute, FastMaxBytes: 64 << 20}
 }
 
-// Setup creates or updates the job stream, one durable consumer per job kind,
-// and the job-status bucket. It is idempotent: every process may call it.
+// Setup creates or updates the two job streams (durable: file, fsynced;
+// fast: memory), one durable consumer per job kind and class, and the
+// job-status bucket. It is idempotent: every process may call it.
 func Setup(ctx context.Context, js jetstream.JetStream, s Settings) error {
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        messages.JobStream,
@@ -44,9 +51,29 @@ func Setup(ctx context.Context, js jetstream.JetStream, s Settings) error {
 	if err != nil {
 		return fmt.Errorf("queue: stream %s: %w", messages.JobStream, err)
 	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        messages.FastStream,
+		Description: "MCP integration service synchronous reads (work queue, memory: no fsync)",
+		Subjects:    []string{messages.FastSubjectPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    s.Replicas,
+		Duplicates:  s.Duplicates,
+		MaxAge:      s.FastMaxAge,
+		MaxBytes:    s.FastMaxBytes,
+		Discard:     jetstream.DiscardNew,
+	})
+	if err != nil {
+		return fmt.Errorf("queue: stream %s: %w", messages.FastStream, err)
+	}
 	for _, k := range messages.Kinds {
-		if _, err := js.CreateOrUpdateConsumer(ctx, messages.JobStream, ConsumerConfig(k, s)); err != nil {
+		if _, err := js.CreateOrUpdateConsumer(ctx, messages.JobStream, ConsumerConfig(k, messages.Durable, s)); err != nil {
 			return fmt.Errorf("queue: consumer %s: %w", k.Durable(), err)
+		}
+	}
+	for _, k := range messages.FastKinds {
+		if _, err := js.CreateOrUpdateConsumer(ctx, messages.FastStream, ConsumerConfig(k, messages.Fast, s)); err != nil {
+			return fmt.Errorf("queue: consumer %s: %w", k.ConsumerOf(messages.Fast), err)
 		}
 	}
 	_, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -63,12 +90,12 @@ func Setup(ctx context.Context, js jetstream.JetStream, s Settings) error {
 	return nil
 }
 
-// ConsumerConfig is the durable consumer of one job kind.
-func ConsumerConfig(k messages.Kind, s Settings) jetstream.ConsumerConfig {
+// ConsumerConfig is the durable consumer of one job kind in a class.
+func ConsumerConfig(k messages.Kind, c messages.Class, s Settings) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       k.Durable(),
-		Description:   "workers of " + string(k) + " jobs",
-		FilterSubject: k.Subject(),
+		Durable:       k.ConsumerOf(c),
+		Description:   "workers of " + c.String() + " " + string(k) + " jobs",
+		FilterSubject: k.SubjectOf(c),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.AckWait,
 		MaxDeliver:    s.MaxDeliver,

@@ -33,7 +33,6 @@ type Status struct {
 	Result     json.RawMessage `json:"result,omitempty"` // the reply body: {"result":…,"row_count":…}
 	Error      string          `json:"error,omitempty"`
 	Code       string          `json:"code,omitempty"`
-	HTTPStatus int             `json:"http_status,omitempty"`
 	CreatedAt  time.Time       `json:"created_at"`
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
 }
@@ -172,20 +171,25 @@ func (s *Statuses) PutAsync(st *Status) error {
 	return err
 }
 
-// FromReply builds a terminal status from a reply.
-func FromReply(jobID, userID string, kind messages.Kind, created time.Time, r Reply) *Status {
+// FromReply builds a terminal status from a job and its reply.
+func FromReply(job *messages.Job, r messages.Reply) *Status {
 	now := time.Now().UTC()
-	st := &Status{JobID: jobID, UserID: userID, Kind: kind, CreatedAt: created, FinishedAt: &now}
-	if r.Outcome == messages.OutcomeOK {
+	st := &Status{JobID: job.JobID, UserID: job.UserID, Kind: job.Kind, CreatedAt: job.CreatedAt, FinishedAt: &now}
+	if r.OK() {
 		st.Status = StatusSucceeded
 		st.Result = append(json.RawMessage(nil), r.Body...)
 		return st
 	}
 	st.Status = StatusFailed
-	st.HTTPStatus = r.Status
-	var eb messages.ErrorBody
-	if json.Unmarshal(r.Body, &eb) == nil {
-		st.Error, st.Code = eb.Error, eb.Code
-	}
+	st.Error, st.Code = r.Err.Message, r.Err.Code
 	return st
+}
+
+// Reply is the reply a terminal status stands for, to answer a redelivered
+// job from its record.
+func (s *Status) Reply() messages.Reply {
+	if s.Status == StatusSucceeded {
+		return messages.Reply{JobID: s.JobID, Body: s.Result}
+	}
+	return messages.Reply{JobID: s.JobID, Err: &messages.Error{Code: s.Code, Message: s.Error}}
 }

@@ -14,7 +14,7 @@ targets=(
 	"FuzzDBRequest ./api"
 	"FuzzDecodeJob ./messages"
 	"FuzzUserToken ./messages"
-	"FuzzToolName ./worker"
+	"FuzzToolName ./connectors"
 	"FuzzPostgresReadOnly ./connectors/postgres"
 )
 

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,11 +22,15 @@ import (
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/embedded"
+	"github.com/openanalyst/mcp-integration-service/integrations"
 	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/mcpserver"
 	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/metrics"
 	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/storage"
+	"github.com/openanalyst/mcp-integration-service/tools"
+	"github.com/openanalyst/mcp-integration-service/web"
 	"github.com/openanalyst/mcp-integration-service/worker"
 )
 
@@ -44,15 +47,14 @@ const (
 // Options adjust a process beyond its configuration.
 type Options struct {
 	Out io.Writer // where start-up notes are printed; default stderr
-	// Mount adds routes outside /api (UI, MCP, metrics). Several may be set.
-	Mount []func(r chi.Router, in *Instance)
-	// Middleware wraps the /api routes behind the API key.
-	Middleware []func(in *Instance) func(http.Handler) http.Handler
-	// APIRoutes adds routes under /api behind the API key.
-	APIRoutes []func(r chi.Router, in *Instance)
-	// Integrations builds the OAuth side once storage and the broker are up.
-	Integrations func(in *Instance) (api.Integrations, []func(*worker.Worker), error)
-	Logger       *slog.Logger
+	// ComposioSandbox replaces Composio with a local test double (serve
+	// --composio-sandbox); the command starts the double.
+	ComposioSandbox *integrations.Sandbox
+	// ComposioHTTP calls Composio; default a new client. For tests.
+	ComposioHTTP *http.Client
+	// ComposioNow is the clock of OAuth state; default time.Now. For tests.
+	ComposioNow func() time.Time
+	Logger      *slog.Logger
 }
 
 // Instance is a running process.
@@ -169,6 +171,10 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 		}
 		fmt.Fprintf(o.Out, "embedded FerretDB (SQLite) %s, data in %s\n", where, filepath.Join(cfg.DataDir, "ferretdb"))
 	}
+	// A restarted NATS without the memory stream of fast jobs (a standalone
+	// server, or a whole cluster, restarted) gets it back: every reconnect
+	// ensures the streams and consumers again.
+	reconnected := make(chan struct{}, 1)
 	natsOpts := []nats.Option{}
 	if in.natsSrv != nil {
 		// The process's own clients talk to the embedded server in memory.
@@ -178,7 +184,13 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectBufSize(-1),
 		nats.Timeout(3*time.Second), nats.PingInterval(5*time.Second), nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }))...); err != nil {
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+			select {
+			case reconnected <- struct{}{}:
+			default:
+			}
+		}))...); err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
 	}
 	if in.JS, err = jetstream.New(in.NC, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
@@ -197,17 +209,23 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 	if in.Statuses, err = queue.OpenStatuses(sctx, in.JS); err != nil {
 		return nil, err
 	}
+	ensureCtx, stopEnsure := context.WithCancel(context.Background())
+	in.closers = append(in.closers, stopEnsure)
+	go in.ensureStreams(ensureCtx, reconnected, settings)
 	in.Metrics.JetStream(in.JS)
 	if in.Store, err = storage.Open(sctx, mongoURI, cfg.MongoDBName); err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
 
-	var integrations api.Integrations
-	var workerHooks []func(*worker.Worker)
-	if o.Integrations != nil {
-		if integrations, workerHooks, err = o.Integrations(in); err != nil {
-			return nil, err
-		}
+	// The OAuth side (Composio), when configured.
+	if err := integrations.CheckSandbox(cfg, mode == ModeServe, o.ComposioSandbox != nil, string(mode)); err != nil {
+		return nil, err
+	}
+	apps, err := integrations.Build(integrations.Deps{Config: cfg, Store: in.Store, JS: in.JS, Ring: in.Ring,
+		Worker: mode != ModeAPI, API: mode != ModeWorker, APIURL: func() string { return in.URL },
+		Sandbox: o.ComposioSandbox, Out: o.Out, HTTPClient: o.ComposioHTTP, Now: o.ComposioNow, Logger: log})
+	if err != nil {
+		return nil, err
 	}
 	if mode == ModeServe || mode == ModeAPI {
 		if in.apiLn, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr()); err != nil {
@@ -216,12 +234,12 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 	}
 	in.policy = in.hostPolicy(ctx)
 	if mode == ModeServe || mode == ModeWorker {
-		if err := in.startWorker(settings, workerHooks); err != nil {
+		if err := in.startWorker(settings, apps); err != nil {
 			return nil, err
 		}
 	}
 	if mode == ModeServe || mode == ModeAPI {
-		if err := in.startAPI(integrations, o); err != nil {
+		if err := in.startAPI(apps); err != nil {
 			return nil, err
 		}
 		if bound := in.apiLn.Addr().String(); bound != strings.TrimPrefix(in.URL, "http://") {
@@ -233,7 +251,10 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 	return in, nil
 }
 
-func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Worker)) error {
+// startWorker registers the job handlers and starts consuming: database
+// executes and tests, and, with the OAuth side configured, app executes and
+// OAuth callbacks.
+func (in *Instance) startWorker(settings queue.Settings, apps *integrations.Service) error {
 	cfg := in.Config
 	policy := in.policy
 	opts := connectors.Options{MaxOpen: cfg.PoolSize, IdleTimeout: 5 * time.Minute,
@@ -246,14 +267,13 @@ func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Wo
 		Observe: in.Metrics.ObserveJob})
 	in.Metrics.GaugeFunc("mcp_worker_inflight_jobs", "Jobs this worker process is running now.", func() float64 { return float64(in.Worker.InFlight()) })
 	in.Metrics.Pools(in.Pools.Stats)
-	in.Worker.Register(messages.KindExecute, worker.HandlerFunc(dbs.Execute))
+	execute := worker.Executors{Databases: worker.HandlerFunc(dbs.Execute)}
+	if apps != nil {
+		execute.Apps = worker.HandlerFunc(apps.HandleExecute)
+		in.Worker.Register(messages.KindOAuth, worker.HandlerFunc(apps.HandleCallback))
+	}
+	in.Worker.Register(messages.KindExecute, execute)
 	in.Worker.Register(messages.KindTest, worker.HandlerFunc(dbs.Test))
-	for _, h := range hooks {
-		h(in.Worker)
-	}
-	if fb, ok := in.Worker.Fallback(); ok {
-		dbs.Fallback = fb
-	}
 	sub, err := in.NC.Subscribe(messages.EventDatabaseChanged, func(m *nats.Msg) { in.Pools.Close(string(m.Data)) })
 	if err != nil {
 		return err
@@ -285,37 +305,49 @@ func (in *Instance) startWorker(settings queue.Settings, hooks []func(*worker.Wo
 	return nil
 }
 
-func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
+// startAPI builds the request path (audit → tools service → MCP → REST)
+// and serves /api, /mcp, /ui and /metrics from one router.
+func (in *Instance) startAPI(apps *integrations.Service) error {
 	cfg := in.Config
-	disp, err := queue.NewDispatcher(in.NC, in.JS, cfg.NodeID, in.Logger)
-	if err != nil {
-		return err
-	}
-	in.closers = append(in.closers, func() { _ = disp.Close() })
-	deps := api.Deps{APIKey: cfg.APIKey, Store: in.Store, Ring: in.Ring, Dispatcher: disp, Statuses: in.Statuses,
-		NC: in.NC, JS: in.JS, Policy: in.policy,
-		JobTimeout: cfg.JobTimeout, Integrations: integrations, Logger: in.Logger, Observe: in.Metrics.ObserveRequest}
-	deps.Mount = func(r chi.Router) {
-		r.Method(http.MethodGet, "/metrics", in.Metrics.Handler())
-		for _, m := range o.Mount {
-			m(r, in)
-		}
-	}
-	for _, m := range o.Middleware {
-		deps.Middleware = append(deps.Middleware, m(in))
-	}
-	deps.APIRoutes = func(r chi.Router) {
-		for _, m := range o.APIRoutes {
-			m(r, in)
-		}
-	}
+	var err error
 	if in.Audit, err = in.Store.NewAuditor(context.Background(), 64<<20, in.Logger); err != nil {
 		return err
 	}
 	in.closers = append(in.closers, in.Audit.Close)
-	deps.Audit = in.Audit.Record
 	in.Metrics.GaugeFunc("mcp_audit_dropped", "Audit entries dropped because storage could not keep up.",
 		func() float64 { return float64(in.Audit.Dropped()) })
+	tc := tools.Config{Store: in.Store, Statuses: in.Statuses, NC: in.NC, JobTimeout: cfg.JobTimeout,
+		Audit: in.Audit.Record, Logger: in.Logger}
+	if apps != nil {
+		tc.Apps = apps
+	}
+	// The dispatcher hands late replies to the tools service, which keeps
+	// them for GET /api/jobs/{id}: it is built first, then given to it.
+	var ts *tools.Service
+	disp, err := queue.NewDispatcher(in.NC, in.JS, cfg.NodeID, in.Logger, func(r messages.Reply) { ts.KeepLate(r) })
+	if err != nil {
+		return err
+	}
+	in.closers = append(in.closers, func() { _ = disp.Close() })
+	tc.Dispatcher = disp
+	if ts, err = tools.New(tc); err != nil {
+		return err
+	}
+	in.closers = append(in.closers, ts.Close)
+	mcp, err := mcpserver.New(mcpserver.Deps{Tools: ts, DB: in.Store.DB(), NC: in.NC, PublicBase: cfg.OAuthRedirectBase,
+		RateLimit: cfg.MCPRateLimit, MaxSessions: cfg.MCPMaxSessions, Logger: in.Logger})
+	if err != nil {
+		return err
+	}
+	in.closers = append(in.closers, mcp.Close)
+	deps := api.Deps{APIKey: cfg.APIKey, Store: in.Store, Ring: in.Ring, Tools: ts, Statuses: in.Statuses,
+		NC: in.NC, JS: in.JS, Policy: in.policy, JobTimeout: cfg.JobTimeout, Logger: in.Logger,
+		Observe: in.Metrics.ObserveRequest, Audit: in.Audit.Record,
+		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerUser: cfg.RateLimitPerUser,
+		MCP: mcp.Handler(), MCPTokens: mcp.TokenRoutes(), UI: web.Handler(), Metrics: in.Metrics.Handler()}
+	if apps != nil {
+		deps.Integrations = apps
+	}
 	in.API = api.New(deps)
 	ln := in.apiLn
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
@@ -330,6 +362,36 @@ func (in *Instance) startAPI(integrations api.Integrations, o Options) error {
 		}
 	}()
 	return nil
+}
+
+// ensureStreams runs queue.Setup again after each reconnect, retrying until
+// it succeeds, so that the fast stream and its consumers come back after a
+// restart that lost them (memory storage).
+func (in *Instance) ensureStreams(ctx context.Context, reconnected <-chan struct{}, s queue.Settings) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reconnected:
+		}
+		for {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := queue.Setup(sctx, in.JS, s)
+			cancel()
+			if err == nil && in.Worker != nil {
+				in.Worker.Rebind()
+			}
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			in.Logger.Warn("job streams not ensured after reconnect; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 // hostPolicy is the policy for user database hosts. Besides the configured

@@ -25,7 +25,8 @@ type AuditEntry struct {
 	Action     string    `bson:"action" json:"action"` // execute, connect, disconnect, ...
 	Target     string    `bson:"target" json:"target"` // tool name, db_id, provider
 	Outcome    string    `bson:"outcome" json:"outcome"`
-	Status     int       `bson:"status" json:"status"`
+	Status     int       `bson:"status,omitempty" json:"status,omitempty"` // HTTP status, for REST-only actions
+	Code       string    `bson:"code,omitempty" json:"code,omitempty"`     // error code, when it failed
 	DurationMS int64     `bson:"duration_ms" json:"duration_ms"`
 	RequestID  string    `bson:"request_id,omitempty" json:"request_id,omitempty"`
 	JobID      string    `bson:"job_id,omitempty" json:"job_id,omitempty"`

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
@@ -31,21 +29,6 @@ type Databases struct {
 	Limits Limits
 	// Options are the pool settings and host policy of every Source.
 	Options connectors.Options
-	// Fallback runs execute jobs whose action is not a database tool (the
-	// Composio tools). Nil answers 404.
-	Fallback Handler
-}
-
-// ParseToolName splits "DB_QUERY_db_abc" into ("DB_QUERY", "db_abc").
-func ParseToolName(action string) (prefix, dbID string, ok bool) {
-	if !strings.HasPrefix(action, "DB_") {
-		return "", "", false
-	}
-	i := strings.LastIndex(action, "_db_")
-	if i <= 0 || i+4 >= len(action) {
-		return "", "", false
-	}
-	return action[:i], action[i+1:], true
 }
 
 // ParamsOf opens a stored record's credentials.
@@ -69,20 +52,38 @@ func ParamsOf(rec *storage.Database, ring *keyring.Keyring) (connectors.Params, 
 	return p, nil
 }
 
-// Execute runs one execute job.
+// Executors routes execute jobs: database tools (DB_*_db_…) to Databases,
+// every other tool to Apps (the Composio tools), if configured.
+type Executors struct {
+	Databases Handler
+	Apps      Handler // may be nil: app tools are then not found
+}
+
+// Handle implements Handler.
+func (e Executors) Handle(ctx context.Context, job *messages.Job, attempt int) Outcome {
+	var pl struct {
+		Action string `json:"action"`
+	}
+	if err := json.Unmarshal(job.Payload, &pl); err != nil {
+		return Fail("invalid_request", "malformed execute payload")
+	}
+	if _, _, ok := connectors.ParseToolName(pl.Action); ok || e.Apps == nil {
+		return e.Databases.Handle(ctx, job, attempt)
+	}
+	out := e.Apps.Handle(ctx, job, attempt)
+	out.SideEffects = true // an app action (send an email) must not run twice
+	return out
+}
+
+// Execute runs one execute job of a database tool.
 func (d *Databases) Execute(ctx context.Context, job *messages.Job, attempt int) Outcome {
 	var pl messages.ExecutePayload
 	if err := job.Decode(&pl); err != nil {
-		return Fail(http.StatusBadRequest, "invalid_request", err.Error())
+		return Fail("invalid_request", err.Error())
 	}
-	prefix, dbID, ok := ParseToolName(pl.Action)
+	prefix, dbID, ok := connectors.ParseToolName(pl.Action)
 	if !ok {
-		if d.Fallback != nil {
-			out := d.Fallback.Handle(ctx, job, attempt)
-			out.SideEffects = true // an app action (send an email) must not run twice
-			return out
-		}
-		return Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %q not found for this user", pl.Action))
+		return Fail("tool_not_found", fmt.Sprintf("tool %q not found for this user", connectors.Prefix(pl.Action)))
 	}
 	src, dbType, writes, out := d.source(ctx, job.UserID, dbID, attempt)
 	if src == nil {
@@ -90,10 +91,10 @@ func (d *Databases) Execute(ctx context.Context, job *messages.Job, attempt int)
 	}
 	drv, _ := connectors.Lookup(dbType)
 	if drv == nil {
-		return Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("database type %q is not supported by this worker", dbType))
+		return Fail("tool_not_found", fmt.Sprintf("database type %q is not supported by this worker", dbType))
 	}
 	if _, ok := connectors.FindTool(drv, prefix); !ok {
-		return Fail(http.StatusNotFound, "tool_not_found", fmt.Sprintf("tool %q not found for this user", pl.Action))
+		return Fail("tool_not_found", fmt.Sprintf("tool %q not found for this user", pl.Action))
 	}
 	lim := connectors.Limits{MaxRows: d.rows(pl), Timeout: d.Limits.QueryTimeout}
 	qctx, cancel := context.WithTimeout(ctx, d.Limits.QueryTimeout+2*time.Second)
@@ -137,15 +138,15 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 	}
 	rec, err := d.Store.GetDatabase(ctx, userID, dbID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, "", false, Fail(http.StatusNotFound, "database_not_found", fmt.Sprintf("database %q not found", dbID))
+		return nil, "", false, Fail("database_not_found", fmt.Sprintf("database %q not found", dbID))
 	}
 	if err != nil {
 		// The caller waits: answer at once rather than retry into its deadline.
-		return nil, "", false, Fail(http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable: the database record cannot be read")
+		return nil, "", false, Fail("storage_unavailable", "storage is unavailable: the database record cannot be read")
 	}
 	drv, ok := connectors.Lookup(rec.DBType)
 	if !ok {
-		return nil, "", false, Fail(http.StatusNotFound, "database_not_found", fmt.Sprintf("database type %q is not supported", rec.DBType))
+		return nil, "", false, Fail("database_not_found", fmt.Sprintf("database type %q is not supported", rec.DBType))
 	}
 	src, err := d.Pools.get(ctx, rec, func(ctx context.Context) (connectors.Source, error) {
 		p, err := ParamsOf(rec, d.Ring)
@@ -168,19 +169,19 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 func (d *Databases) Test(ctx context.Context, job *messages.Job, _ int) Outcome {
 	var pl messages.TestPayload
 	if err := job.Decode(&pl); err != nil {
-		return Fail(http.StatusBadRequest, "invalid_request", err.Error())
+		return Fail("invalid_request", err.Error())
 	}
 	drv, ok := connectors.Lookup(pl.DBType)
 	if !ok {
-		return Fail(http.StatusBadRequest, "unknown_db_type", fmt.Sprintf("unknown db_type %q", pl.DBType))
+		return Fail("unknown_db_type", fmt.Sprintf("unknown db_type %q", pl.DBType))
 	}
 	plain, err := d.Ring.Open(pl.Sealed)
 	if err != nil {
-		return Fail(http.StatusBadRequest, "invalid_request", "connection parameters cannot be decrypted")
+		return Fail("invalid_request", "connection parameters cannot be decrypted")
 	}
 	var p connectors.Params
 	if err := json.Unmarshal(plain, &p); err != nil {
-		return Fail(http.StatusBadRequest, "invalid_request", "connection parameters are malformed")
+		return Fail("invalid_request", "connection parameters are malformed")
 	}
 	o := d.Options
 	o.MaxOpen = 1
@@ -188,10 +189,10 @@ func (d *Databases) Test(ctx context.Context, job *messages.Job, _ int) Outcome 
 	defer cancel()
 	src, err := drv.Open(octx, p, o)
 	if err != nil {
-		return Fail(http.StatusUnprocessableEntity, codeOf(err), "Connection failed: "+err.Error())
+		return Fail(codeOf(err), "Connection failed: "+err.Error())
 	}
 	src.Close()
-	return Outcome{Body: []byte(`{"message":"Connection successful"}`)}
+	return Outcome{Body: []byte(`{"success":true,"message":"Connection successful"}`)}
 }
 
 func codeOf(err error) string {
@@ -211,11 +212,11 @@ func connectorOutcome(err error, attempt int) Outcome {
 	}
 	switch ce.Kind {
 	case connectors.KindInput:
-		return Fail(http.StatusBadRequest, ce.Code(), ce.Msg)
+		return Fail(ce.Code(), ce.Msg)
 	case connectors.KindUnavailable:
-		return RetryLater(http.StatusUnprocessableEntity, ce.Code(), ce.Msg, backoff(attempt))
+		return RetryLater(ce.Code(), ce.Msg, backoff(attempt))
 	default:
-		return Fail(http.StatusUnprocessableEntity, ce.Code(), ce.Msg)
+		return Fail(ce.Code(), ce.Msg)
 	}
 }
 
@@ -231,7 +232,7 @@ func resultBody(r *connectors.Result) []byte {
 		body = json.RawMessage("null")
 	}
 	b := make([]byte, 0, len(body)+64)
-	b = append(b, `{"result":`...)
+	b = append(b, `{"success":true,"result":`...)
 	b = append(b, body...)
 	if r.Rows {
 		b = append(b, `,"row_count":`...)

@@ -2,11 +2,9 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -29,27 +27,79 @@ type Outcome struct {
 	SideEffects bool
 }
 
-// JobError is a handler failure. Retry asks for redelivery after Delay (an
-// infrastructure fault); otherwise the error is final and goes to the caller.
+// JobError is a handler failure: a stable code and a message for the caller.
+// Retry asks for redelivery after Delay (an infrastructure fault); otherwise
+// the error is final and goes to the caller. No HTTP status: the API maps
+// the code at the edge.
 type JobError struct {
-	Status int
-	Code   string
-	Msg    string
-	Retry  bool
-	Delay  time.Duration
+	Code  string
+	Msg   string
+	Retry bool
+	Delay time.Duration
 }
 
 func (e *JobError) Error() string { return e.Msg }
 
-// Fail builds a final error: the caller sees it and the job is never retried.
-func Fail(status int, code, msg string) Outcome {
-	return Outcome{Err: &JobError{Status: status, Code: code, Msg: msg}}
+// Fail builds a final error ("never retry"): the caller sees it at once.
+func Fail(code, msg string) Outcome {
+	return Outcome{Err: &JobError{Code: code, Msg: msg}}
 }
 
 // RetryLater builds an error that redelivers the job after delay, up to the
 // consumer's MaxDeliver; after the last try the caller sees it.
-func RetryLater(status int, code, msg string, delay time.Duration) Outcome {
-	return Outcome{Err: &JobError{Status: status, Code: code, Msg: msg, Retry: true, Delay: delay}}
+func RetryLater(code, msg string, delay time.Duration) Outcome {
+	return Outcome{Err: &JobError{Code: code, Msg: msg, Retry: true, Delay: delay}}
+}
+
+// reply is the outcome as it travels on the bus.
+func (o Outcome) reply(jobID string) messages.Reply {
+	if o.Err != nil {
+		return messages.Reply{JobID: jobID, Err: &messages.Error{Code: o.Err.Code, Message: o.Err.Msg}}
+	}
+	return messages.Reply{JobID: jobID, Body: o.Body}
+}
+
+// Action is what the worker does with a delivered job once its handler ran.
+type Action int
+
+// Actions on a job message.
+const (
+	Ack     Action = iota // done: answered and recorded
+	Term                  // failed for good: answered, never redelivered
+	Retry                 // an infrastructure fault: redeliver after a delay
+	Requeue               // abandoned by a shutdown: redeliver to another worker now
+)
+
+// Decision is the worker's choice for one run of a job.
+type Decision struct {
+	Action Action
+	Delay  time.Duration // for Retry
+	// Answer is whether the callers are answered (reply, status, result
+	// subject) now; a Retry or Requeue answers later.
+	Answer bool
+}
+
+// retryMargin is the time a waiting caller must still have, beyond the
+// retry delay, for a retry to be worth it.
+const retryMargin = 2 * time.Second
+
+// Decide is the worker's decision as a pure function of the outcome, the
+// attempt (1-based), the consumer's MaxDeliver, whether the job is async
+// (nobody waits), the waiting caller's deadline (zero: none), the time now
+// and whether the worker is draining (shutting down).
+func Decide(out Outcome, attempt, maxDeliver int, async bool, deadline, now time.Time, draining bool) Decision {
+	switch {
+	case out.Err == nil:
+		return Decision{Action: Ack, Answer: true}
+	case draining:
+		// The failure is ours, not the job's: another worker takes it.
+		return Decision{Action: Requeue}
+	case out.Err.Retry && attempt < maxDeliver &&
+		(async || deadline.IsZero() || deadline.Sub(now) > out.Err.Delay+retryMargin):
+		return Decision{Action: Retry, Delay: out.Err.Delay}
+	default:
+		return Decision{Action: Term, Answer: true}
+	}
 }
 
 // Handler runs one kind of job. It must be idempotent per job id: a crash
@@ -88,12 +138,12 @@ type Worker struct {
 	opts     Options
 	log      *slog.Logger
 	handlers map[messages.Kind]Handler
-	fallback Handler
 
 	inflight sync.WaitGroup
 	mu       sync.Mutex
 	active   int
-	stopping bool // the drain began: no new job starts
+	stopping bool            // the drain began: no new job starts
+	lost     []chan struct{} // one per consumption: signal to bind again
 }
 
 // New returns a worker with no handlers.
@@ -129,59 +179,33 @@ func (w *Worker) InFlight() int {
 // Run consumes until ctx is cancelled, then stops fetching and waits for the
 // jobs in flight to finish (drain). Cancel drainCtx to abandon them at once:
 // they are redelivered to another worker.
+//
+// Each registered kind is consumed from the durable stream and, for the kinds
+// that can be fast (messages.FastKinds), from the fast stream too, with one
+// handler semaphore per kind shared by both: as many concurrent handlers as
+// the pool has connections.
 func (w *Worker) Run(ctx, drainCtx context.Context) error {
-	var ccs []jetstream.ConsumeContext
+	var loops sync.WaitGroup
 	for kind, h := range w.handlers {
-		cons, err := w.js.Consumer(ctx, messages.JobStream, kind.Durable())
-		if err != nil {
-			for _, cc := range ccs {
-				cc.Stop()
-			}
-			return fmt.Errorf("worker: bind consumer %s: %w", kind.Durable(), err)
-		}
 		sem := make(chan struct{}, w.opts.Concurrency)
-		kind, h := kind, h
-		cc, err := cons.Consume(func(m jetstream.Msg) {
-			select {
-			case sem <- struct{}{}:
-			default:
-				// Every handler is busy: keep this prefetched job from
-				// passing its ack wait (and going to another worker too)
-				// while it waits for a slot.
-				_ = m.InProgress()
-				sem <- struct{}{}
-			}
+		for _, c := range classesOf(kind) {
+			lost := make(chan struct{}, 1)
 			w.mu.Lock()
-			if w.stopping {
-				w.mu.Unlock()
-				<-sem
-				_ = m.Nak() // fetched after the drain began: another worker takes it
-				return
-			}
-			w.inflight.Add(1)
+			w.lost = append(w.lost, lost)
 			w.mu.Unlock()
-			go func() {
-				defer func() { <-sem; w.inflight.Done() }()
-				w.handle(drainCtx, kind, h, m)
-			}()
-		}, jetstream.PullMaxMessages(max(16, 2*w.opts.Concurrency)),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-					w.log.Debug("consume", "kind", kind, "err", err)
-				}
-			}))
-		if err != nil {
-			for _, c := range ccs {
-				c.Stop()
+			cc, err := w.consume(ctx, drainCtx, kind, c, h, sem, lost)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("worker: consume %s: %w", kind, err)
+			loops.Add(1)
+			go func() {
+				defer loops.Done()
+				w.keepConsuming(ctx, drainCtx, cc, kind, c, h, sem, lost)
+			}()
 		}
-		ccs = append(ccs, cc)
 	}
 	<-ctx.Done()
-	for _, cc := range ccs {
-		cc.Stop()
-	}
+	loops.Wait() // every consumer stopped fetching
 	w.mu.Lock()
 	w.stopping = true
 	w.mu.Unlock()
@@ -193,6 +217,118 @@ func (w *Worker) Run(ctx, drainCtx context.Context) error {
 	case <-drainCtx.Done():
 		return errors.New("worker: drain abandoned; unfinished jobs will be redelivered")
 	}
+}
+
+// Rebind makes every consumption bind its consumer again, e.g. after a
+// reconnect to a NATS server that had to create the streams anew: a pull
+// subscription to a consumer that was recreated under it may stay silent.
+func (w *Worker) Rebind() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, l := range w.lost {
+		select {
+		case l <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// consumerCheck is how often a worker checks that its consumers still exist.
+const consumerCheck = 5 * time.Second
+
+// keepConsuming holds one consumption until ctx ends. When its consumer is
+// lost (deleted, or a restarted NATS lost the memory stream of fast jobs) it
+// binds it again, once a second, until the consumer is back.
+func (w *Worker) keepConsuming(ctx, drainCtx context.Context, cc jetstream.ConsumeContext, kind messages.Kind, c messages.Class,
+	h Handler, sem chan struct{}, lost chan struct{}) {
+	check := time.NewTicker(consumerCheck)
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			cc.Stop()
+			return
+		case <-lost:
+		case <-cc.Closed(): // ended on its own (e.g. the server shut down)
+		case <-check.C:
+			// A consumer lost with its stream may report nothing: ask.
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := w.js.Consumer(cctx, c.Stream(), kind.ConsumerOf(c))
+			cancel()
+			if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				continue
+			}
+		}
+		cc.Stop()
+		w.log.Info("consumer lost; binding it again", "kind", kind, "class", c)
+		for {
+			var err error
+			if cc, err = w.consume(ctx, drainCtx, kind, c, h, sem, lost); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// classesOf lists the classes a kind is consumed in.
+func classesOf(kind messages.Kind) []messages.Class {
+	for _, k := range messages.FastKinds {
+		if k == kind {
+			return []messages.Class{messages.Durable, messages.Fast}
+		}
+	}
+	return []messages.Class{messages.Durable}
+}
+
+func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c messages.Class, h Handler,
+	sem chan struct{}, lost chan<- struct{}) (jetstream.ConsumeContext, error) {
+	cons, err := w.js.Consumer(ctx, c.Stream(), kind.ConsumerOf(c))
+	if err != nil {
+		return nil, fmt.Errorf("worker: bind consumer %s: %w", kind.ConsumerOf(c), err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case sem <- struct{}{}:
+		default:
+			// Every handler is busy: keep this prefetched job from passing
+			// its ack wait (and going to another worker too) while it waits.
+			_ = m.InProgress()
+			sem <- struct{}{}
+		}
+		w.mu.Lock()
+		if w.stopping {
+			w.mu.Unlock()
+			<-sem
+			_ = m.Nak() // fetched after the drain began: another worker takes it
+			return
+		}
+		w.inflight.Add(1)
+		w.mu.Unlock()
+		go func() {
+			defer func() { <-sem; w.inflight.Done() }()
+			w.handle(drainCtx, kind, h, m)
+		}()
+	}, jetstream.PullMaxMessages(max(16, 2*w.opts.Concurrency)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, jetstream.ErrNoHeartbeat) {
+				select {
+				case lost <- struct{}{}:
+				default:
+				}
+				return
+			}
+			w.log.Debug("consume", "kind", kind, "class", c, "err", err)
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("worker: consume %s: %w", kind.ConsumerOf(c), err)
+	}
+	return cc, nil
 }
 
 func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m jetstream.Msg) {
@@ -230,8 +366,8 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	if attempt > 1 && w.statuses != nil {
 		if st, err := w.statuses.Lookup(ctx, job.JobID); err == nil && st.Terminal() {
 			log.Info("redelivered job already finished; replaying its result", "attempt", attempt)
-			r := replyOf(st)
-			w.reply(replyTo, deadline, job, r)
+			r := st.Reply()
+			w.reply(replyTo, deadline, r)
 			if async {
 				if done, err := w.statuses.Published(ctx, job.JobID); err != nil || !done {
 					w.publishResult(job, r, async)
@@ -243,15 +379,14 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	}
 	if time.Since(job.CreatedAt) > w.opts.MaxAge {
 		log.Warn("dropping expired job", "age", time.Since(job.CreatedAt))
-		w.finish(job, queue.Reply{Outcome: messages.OutcomeError, Status: http.StatusGatewayTimeout,
-			Body: errorBody("job expired before a worker could run it", "job_expired")}, replyTo, deadline, async, true)
+		w.finish(job, Fail("job_expired", "job expired before a worker could run it"), replyTo, deadline, async, true)
 		_ = m.TermWithReason("expired")
 		return
 	}
 	// Async jobs, and sync ones whose caller already gave up (a 504 told it
 	// to poll GET /api/jobs/{id}), show that they run.
 	late := !deadline.IsZero() && time.Now().After(deadline)
-	if w.statuses != nil && kind != messages.KindTest && (async || late) {
+	if w.statuses != nil && (async || late) {
 		_ = w.statuses.PutAsync(&queue.Status{JobID: job.JobID, UserID: job.UserID, Kind: kind,
 			Status: queue.StatusRunning, CreatedAt: job.CreatedAt})
 	}
@@ -265,39 +400,30 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	out := w.safeHandle(hctx, h, job, attempt)
 	cancel()
 
+	d := Decide(out, attempt, w.opts.MaxDeliver, async, deadline, time.Now(), ctx.Err() != nil)
 	if w.opts.Observe != nil {
 		outcome := messages.OutcomeOK
 		switch {
-		case out.Err != nil && out.Err.Retry && attempt < w.opts.MaxDeliver &&
-			(async || deadline.IsZero() || time.Until(deadline) > out.Err.Delay+2*time.Second):
+		case d.Action == Retry:
 			outcome = "retry"
 		case out.Err != nil:
 			outcome = out.Err.Code
 		}
 		w.opts.Observe(kind, outcome, time.Since(start), attempt)
 	}
-	if out.Err != nil && ctx.Err() != nil {
-		// Abandoned by a drain (shutdown): the failure is ours, not the
-		// job's. Leave it to another worker instead of reporting it.
+	switch d.Action {
+	case Requeue:
 		log.Info("job abandoned by shutdown; it will be redelivered", "attempt", attempt)
 		_ = m.Nak()
 		return
-	}
-	if out.Err != nil && out.Err.Retry && attempt < w.opts.MaxDeliver &&
-		(async || deadline.IsZero() || time.Until(deadline) > out.Err.Delay+2*time.Second) {
-		log.Info("retrying job later", "attempt", attempt, "err", out.Err.Msg, "delay", out.Err.Delay)
-		_ = m.NakWithDelay(out.Err.Delay)
+	case Retry:
+		log.Info("retrying job later", "attempt", attempt, "err", out.Err.Msg, "delay", d.Delay)
+		_ = m.NakWithDelay(d.Delay)
 		return
 	}
-	var r queue.Reply
-	if out.Err != nil {
-		r = queue.Reply{Outcome: messages.OutcomeError, Status: out.Err.Status, Body: errorBody(out.Err.Msg, out.Err.Code)}
-	} else {
-		r = queue.Reply{Outcome: messages.OutcomeOK, Body: out.Body}
-	}
-	log.Debug("job done", "outcome", r.Outcome, "ms", time.Since(start).Milliseconds())
-	w.finish(job, r, replyTo, deadline, async, out.SideEffects)
-	if out.Err != nil {
+	log.Debug("job done", "ok", out.Err == nil, "ms", time.Since(start).Milliseconds())
+	w.finish(job, out, replyTo, deadline, async, out.SideEffects)
+	if d.Action == Term {
 		_ = m.TermWithReason(out.Err.Code)
 		return
 	}
@@ -314,18 +440,33 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 //  3. the result on the result subject, then, for async jobs, a marker that
 //     it went out, so a redelivery publishes it only if it did not.
 //
-// A synchronous read whose caller got its answer in time records nothing:
-// running it again on a redelivery is harmless, and the status write (an
-// fsynced JetStream write) is the largest cost of the hot path. Async jobs,
-// jobs whose caller already gave up (it polls GET /api/jobs/{id}), and jobs
-// with side effects are recorded.
-func (w *Worker) finish(job *messages.Job, r queue.Reply, replyTo string, deadline time.Time, async, record bool) {
-	w.reply(replyTo, deadline, job, r)
+// A synchronous job whose caller got its answer in time records nothing:
+// running a read again on a redelivery is harmless, and the status write is
+// the largest cost of the hot path. Async jobs, jobs whose caller already
+// gave up (it polls GET /api/jobs/{id}), and jobs with side effects are
+// recorded.
+func (w *Worker) finish(job *messages.Job, out Outcome, replyTo string, deadline time.Time, async, record bool) {
+	r := w.fit(out.reply(job.JobID))
+	w.reply(replyTo, deadline, r)
 	late := !deadline.IsZero() && time.Now().After(deadline)
-	if w.statuses != nil && job.Kind != messages.KindTest && (async || late || record) {
-		w.putTerminal(queue.FromReply(job.JobID, job.UserID, job.Kind, job.CreatedAt, r))
+	if w.statuses != nil && (async || late || record) {
+		w.putTerminal(queue.FromReply(job, r))
 	}
 	w.publishResult(job, r, async)
+}
+
+// replyOverhead is room for the headers of a reply on the bus.
+const replyOverhead = 4 << 10
+
+// fit replaces a reply too large for the bus with a clear error, so that the
+// caller gets an answer at once instead of waiting for its deadline.
+// Connectors cap their results well below the limit; this is the last guard.
+func (w *Worker) fit(r messages.Reply) messages.Reply {
+	if r.Err == nil && int64(len(r.Body)+replyOverhead) > w.nc.MaxPayload() {
+		return messages.Reply{JobID: r.JobID, Err: &messages.Error{Code: "result_too_large",
+			Message: fmt.Sprintf("the result (%d bytes) is larger than the message bus allows (%d bytes); ask for fewer rows", len(r.Body), w.nc.MaxPayload())}}
+	}
+	return r
 }
 
 // putTerminal stores a terminal status, retrying briefly: the status is what
@@ -345,18 +486,11 @@ func (w *Worker) putTerminal(st *queue.Status) {
 }
 
 // publishResult publishes an execute job's result on its user's result subject.
-func (w *Worker) publishResult(job *messages.Job, r queue.Reply, async bool) {
+func (w *Worker) publishResult(job *messages.Job, r messages.Reply, async bool) {
 	if job.Kind != messages.KindExecute || job.UserID == "" {
 		return
 	}
-	m := nats.NewMsg(messages.ResultSubject(job.UserID, job.JobID))
-	m.Header.Set(messages.HeaderJobID, job.JobID)
-	m.Header.Set(messages.HeaderOutcome, r.Outcome)
-	if r.Status != 0 {
-		m.Header.Set(messages.HeaderStatus, fmt.Sprint(r.Status))
-	}
-	m.Data = r.Body
-	if err := w.nc.PublishMsg(m); err != nil {
+	if err := w.nc.PublishMsg(r.Encode(messages.ResultSubject(job.UserID, job.JobID))); err != nil {
 		w.log.Warn("result not published", "job_id", job.JobID, "err", err)
 		return
 	}
@@ -365,21 +499,16 @@ func (w *Worker) publishResult(job *messages.Job, r queue.Reply, async bool) {
 	}
 }
 
-func (w *Worker) reply(replyTo string, deadline time.Time, job *messages.Job, r queue.Reply) {
+func (w *Worker) reply(replyTo string, deadline time.Time, r messages.Reply) {
 	if replyTo == "" {
 		return
 	}
 	if !deadline.IsZero() && time.Now().After(deadline.Add(time.Second)) {
 		return // the caller is gone; the status record keeps the result
 	}
-	m := nats.NewMsg(replyTo)
-	m.Header.Set(messages.HeaderJobID, job.JobID)
-	m.Header.Set(messages.HeaderOutcome, r.Outcome)
-	if r.Status != 0 {
-		m.Header.Set(messages.HeaderStatus, fmt.Sprint(r.Status))
+	if err := w.nc.PublishMsg(r.Encode(replyTo)); err != nil {
+		w.log.Warn("reply not sent", "job_id", r.JobID, "err", err)
 	}
-	m.Data = r.Body
-	_ = w.nc.PublishMsg(m)
 }
 
 // progress tells JetStream the job is still being worked on, so a long job is
@@ -411,33 +540,8 @@ func (w *Worker) safeHandle(ctx context.Context, h Handler, job *messages.Job, a
 	defer func() {
 		if p := recover(); p != nil {
 			w.log.Error("handler panicked", "kind", job.Kind, "job_id", job.JobID, "panic", fmt.Sprint(p))
-			out = Fail(http.StatusInternalServerError, "internal_error", "the worker failed while running this job")
+			out = Fail("internal_error", "the worker failed while running this job")
 		}
 	}()
 	return h.Handle(ctx, job, attempt)
 }
-
-func replyOf(st *queue.Status) queue.Reply {
-	if st.Status == queue.StatusSucceeded {
-		return queue.Reply{Outcome: messages.OutcomeOK, Body: st.Result}
-	}
-	return queue.Reply{Outcome: messages.OutcomeError, Status: st.HTTPStatus, Body: errorBody(st.Error, st.Code)}
-}
-
-func errorBody(msg, code string) []byte {
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-		Code  string `json:"code"`
-	}{msg, code})
-	return b
-}
-
-// Fallback returns the handler registered for non-database execute jobs.
-func (w *Worker) Fallback() (Handler, bool) {
-	h, ok := w.fallback, w.fallback != nil
-	return h, ok
-}
-
-// SetFallback sets the handler of execute jobs whose action is not a
-// database tool (the Composio tools).
-func (w *Worker) SetFallback(h Handler) { w.fallback = h }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/openanalyst/mcp-integration-service/config"
+	"github.com/openanalyst/mcp-integration-service/integrations"
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/tracing"
 )
@@ -79,12 +80,21 @@ func run(args []string) int {
 }
 
 func serve(ctx context.Context, stop context.CancelFunc, cfg *config.Config, mode service.Mode, sandbox bool) int {
-	opts, err := extensions(cfg, mode, sandbox)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		return 1
+	var opts service.Options
+	if sandbox {
+		// Refuse a misplaced --composio-sandbox before anything starts.
+		if err := integrations.CheckSandbox(cfg, mode == service.ModeServe, true, string(mode)); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			return 1
+		}
+		sb, closeSandbox, err := startSandbox()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			return 1
+		}
+		defer closeSandbox()
+		opts.ComposioSandbox = sb
 	}
-	observability(&opts)
 	shutdownTracing, err := tracing.Setup(ctx, cfg.OTLPEndpoint, "mcp-"+string(mode))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

@@ -2,10 +2,10 @@ package integrations
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,43 +16,53 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/openanalyst/mcp-integration-service/api"
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio"
-	"github.com/openanalyst/mcp-integration-service/connectors/composio/composiotest"
-	"github.com/openanalyst/mcp-integration-service/messages"
-	"github.com/openanalyst/mcp-integration-service/service"
-	"github.com/openanalyst/mcp-integration-service/worker"
+	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
 // CallsBucket is the JetStream KV bucket of Composio executions in
 // progress (see HandleExecute).
 const CallsBucket = "MCP_COMPOSIO_CALLS"
 
-// sandboxAuthConfigs are the auth configs the sandbox knows.
-var sandboxAuthConfigs = map[string]string{"gmail": "ac_gmail", "slack": "ac_slack", "bigquery": "ac_bigquery"}
+// Sandbox is a local Composio test double the process talks to instead of
+// Composio (serve --composio-sandbox). The command wires it; this package
+// never imports the double.
+type Sandbox struct {
+	URL         string
+	APIKey      string
+	AuthConfigs map[string]string // provider → auth config id the double knows
+}
 
-// Options adjust Hook. The zero value is production.
-type Options struct {
+// Deps are what the OAuth side is built from.
+type Deps struct {
+	Config *config.Config
+	Store  *storage.Mongo
+	JS     jetstream.JetStream
+	Ring   *keyring.Keyring
+	// Worker is set in processes that run jobs (they need the calls bucket).
+	Worker bool
+	// API is set in processes that serve the API (the start-up notes).
+	API bool
+	// APIURL is the API's own base URL, once it listens.
+	APIURL func() string
+	// Sandbox, when set, replaces Composio. Refused with COMPOSIO_API_KEY.
+	Sandbox *Sandbox
 	// Out receives start-up notes (the sandbox banner); default stderr.
 	Out io.Writer
-	// Sandbox runs a local Composio test double (composiotest) on loopback
-	// and points the service at it. It is refused when COMPOSIO_API_KEY is
-	// set and outside serve mode.
-	Sandbox bool
-	// SandboxAddr is where the sandbox listens; default 127.0.0.1:0.
-	SandboxAddr string
 	// Now is the clock of OAuth state; default time.Now. For tests.
 	Now func() time.Time
 	// HTTPClient calls Composio; default a new client.
 	HTTPClient *http.Client
+	Logger     *slog.Logger
 }
 
 // CheckSandbox refuses --composio-sandbox where it does not belong: when a
 // real COMPOSIO_API_KEY is configured (the sandbox is never the default
 // then), and outside serve mode (API nodes and workers in other processes
 // would each get a sandbox of their own).
-func CheckSandbox(cfg *config.Config, mode service.Mode, sandbox bool) error {
+func CheckSandbox(cfg *config.Config, serveMode, sandbox bool, mode string) error {
 	if !sandbox {
 		return nil
 	}
@@ -60,39 +70,26 @@ func CheckSandbox(cfg *config.Config, mode service.Mode, sandbox bool) error {
 		return errors.New("--composio-sandbox refused: COMPOSIO_API_KEY is set, so real Composio is configured; " +
 			"unset COMPOSIO_API_KEY to use the sandbox, or drop the flag")
 	}
-	if mode != service.ModeServe {
+	if !serveMode {
 		return fmt.Errorf("--composio-sandbox works with serve only (API and workers in one process), not %s", mode)
 	}
 	return nil
 }
 
-// Hook returns the service.Options.Integrations function: once storage and
-// NATS are up, it builds the Composio client and the Service, and hooks the
-// OAuth-callback handler and the Composio execute fallback into the worker.
-// Without COMPOSIO_API_KEY (and without the sandbox) it leaves the
-// integrations unconfigured: /api/integrations answers 503.
-func Hook(o Options) func(in *service.Instance) (api.Integrations, []func(*worker.Worker), error) {
-	return func(in *service.Instance) (api.Integrations, []func(*worker.Worker), error) {
-		svc, err := build(in, o)
-		if err != nil || svc == nil {
-			return nil, nil, err
-		}
-		register := func(w *worker.Worker) {
-			w.Register(messages.KindOAuth, worker.HandlerFunc(svc.HandleCallback))
-			w.SetFallback(worker.HandlerFunc(svc.HandleExecute))
-		}
-		return svc, []func(*worker.Worker){register}, nil
-	}
-}
-
-func build(in *service.Instance, o Options) (*Service, error) {
-	cfg := in.Config
-	out := o.Out
+// Build makes the OAuth side from its dependencies. Without
+// COMPOSIO_API_KEY (and without the sandbox) it returns nil: the
+// integrations are unconfigured and /api/integrations answers 503.
+func Build(d Deps) (*Service, error) {
+	cfg := d.Config
+	out := d.Out
 	if out == nil {
 		out = os.Stderr
 	}
-	if err := CheckSandbox(cfg, in.Mode, o.Sandbox); err != nil {
-		return nil, err
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.APIURL == nil {
+		d.APIURL = func() string { return "" }
 	}
 	apiKey, baseURL, prefix := cfg.ComposioAPIKey, cfg.ComposioBaseURL, cfg.ComposioAPIPrefix
 	authConfigs := map[string]string{}
@@ -100,19 +97,10 @@ func build(in *service.Instance, o Options) (*Service, error) {
 		authConfigs[strings.ToLower(k)] = v
 	}
 	var sandboxURL string
-	if o.Sandbox {
-		addr := o.SandboxAddr
-		if addr == "" {
-			addr = "127.0.0.1:0"
-		}
-		apiKey = "sandbox_" + rand.Text()
-		sb, err := composiotest.NewServer(addr, composiotest.WithAPIKey(apiKey))
-		if err != nil {
-			return nil, fmt.Errorf("composio sandbox: %w", err)
-		}
-		in.OnClose(sb.Close)
-		sandboxURL, baseURL, prefix = sb.URL(), sb.URL(), composio.DefaultAPIPrefix
-		for p, ac := range sandboxAuthConfigs {
+	if d.Sandbox != nil {
+		apiKey = d.Sandbox.APIKey
+		sandboxURL, baseURL, prefix = d.Sandbox.URL, d.Sandbox.URL, composio.DefaultAPIPrefix
+		for p, ac := range d.Sandbox.AuthConfigs {
 			if _, ok := authConfigs[p]; !ok {
 				authConfigs[p] = ac
 			}
@@ -121,14 +109,14 @@ func build(in *service.Instance, o Options) (*Service, error) {
 	if apiKey == "" {
 		return nil, nil
 	}
-	client, err := composio.New(composio.Config{APIKey: apiKey, BaseURL: baseURL, APIPrefix: prefix, HTTPClient: o.HTTPClient})
+	client, err := composio.New(composio.Config{APIKey: apiKey, BaseURL: baseURL, APIPrefix: prefix, HTTPClient: d.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("COMPOSIO_BASE_URL / COMPOSIO_API_PREFIX: %w", err)
 	}
 
 	key := []byte(cfg.OAuthStateKey)
 	if len(key) == 0 {
-		key = DeriveStateKey(in.Ring.Primary())
+		key = DeriveStateKey(d.Ring.Primary())
 	}
 	signer, err := NewSigner(key)
 	if err != nil {
@@ -149,22 +137,22 @@ func build(in *service.Instance, o Options) (*Service, error) {
 		}
 	}
 	allowedFn := func() []string { return allowed }
-	if o.Sandbox && len(allowed) == 0 {
+	if d.Sandbox != nil && len(allowed) == 0 {
 		// The API's own origin, known once it listens.
-		allowedFn = func() []string { return ownOrigins(in.URL) }
+		allowedFn = func() []string { return ownOrigins(d.APIURL()) }
 	}
 	callbackBase := func() string {
 		if cfg.OAuthRedirectBase != "" {
 			return cfg.OAuthRedirectBase
 		}
-		return in.URL
+		return d.APIURL()
 	}
 
 	var calls jetstream.KeyValue
-	if in.Mode != service.ModeAPI {
+	if d.Worker {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		calls, err = in.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: CallsBucket,
+		calls, err = d.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: CallsBucket,
 			Description: "Composio tool executions in progress, so a redelivered job never runs a tool twice",
 			TTL:         callsTTL(cfg.JobStatusTTL), Replicas: max(cfg.StreamReplicas, 1), Storage: jetstream.FileStorage})
 		if err != nil {
@@ -172,15 +160,15 @@ func build(in *service.Instance, o Options) (*Service, error) {
 		}
 	}
 
-	svc, err := New(Config{Client: client, Store: in.Store.Integrations(), Signer: signer, AuthConfigs: authConfigs,
+	svc, err := New(Config{Client: client, Store: d.Store.Integrations(), Signer: signer, AuthConfigs: authConfigs,
 		Allowed: allowedFn, CallbackBase: callbackBase, StateTTL: cfg.OAuthStateTTL, ToolsTTL: cfg.ComposioToolsTTL,
-		MaxDeliver: cfg.MaxDeliver, Calls: calls, Now: o.Now, Logger: in.Logger.With("component", "integrations")})
+		MaxDeliver: cfg.MaxDeliver, Calls: calls, Now: d.Now, Logger: d.Logger.With("component", "integrations")})
 	if err != nil {
 		return nil, err
 	}
 
 	switch {
-	case o.Sandbox:
+	case d.Sandbox != nil:
 		origins := "this API's own origin"
 		if len(allowed) > 0 {
 			origins = strings.Join(allowed, ", ")
@@ -195,7 +183,7 @@ func build(in *service.Instance, o Options) (*Service, error) {
 			"consent is simulated, no Google or Slack account is touched, tools answer canned data).\n"+
 			"Auth configs: %s. Allowed redirects: %s.\nNever use it in production; set COMPOSIO_API_KEY for real Composio.\n%s\n",
 			bar, sandboxURL, strings.Join(acs, ", "), origins, bar)
-	case cfg.OAuthRedirectBase == "" && in.Mode != service.ModeWorker:
+	case cfg.OAuthRedirectBase == "" && d.API:
 		fmt.Fprintln(out, "OAUTH_REDIRECT_BASE is unset: the OAuth callback uses this API's own URL, "+
 			"which only a browser on this machine can reach")
 	}

@@ -1,17 +1,17 @@
-package worker_test
+package connectors_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/openanalyst/mcp-integration-service/worker"
+	"github.com/openanalyst/mcp-integration-service/connectors"
 )
 
 func FuzzToolName(f *testing.F) {
 	f.Add("DB_QUERY_db_abc123")
 	f.Add("GMAIL_SEND_EMAIL")
 	f.Fuzz(func(t *testing.T, action string) {
-		prefix, dbID, ok := worker.ParseToolName(action)
+		prefix, dbID, ok := connectors.ParseToolName(action)
 		if !ok {
 			if prefix != "" || dbID != "" {
 				t.Fatalf("refused %q but returned %q, %q", action, prefix, dbID)
@@ -31,7 +31,7 @@ func FuzzToolName(f *testing.F) {
 			t.Fatalf("%q: db_id %q is not the last part", action, dbID)
 		}
 		// The parts rebuild a name that parses the same way.
-		p2, id2, ok2 := worker.ParseToolName(prefix + "_" + dbID)
+		p2, id2, ok2 := connectors.ParseToolName(prefix + "_" + dbID)
 		if !ok2 || p2 != prefix || id2 != dbID {
 			t.Fatalf("%q does not round-trip", action)
 		}
