@@ -123,19 +123,29 @@ func (s *Source) timeoutAssignment(d time.Duration) string {
 	return "max_execution_time = " + strconv.FormatInt(d.Milliseconds(), 10)
 }
 
-// setup prepares a connection for one call. Read-only calls run in START
-// TRANSACTION READ ONLY … ROLLBACK. Write calls get autocommit and UTC
-// back, in case an earlier call changed them.
+// setup prepares a connection for one call, in one round trip on MariaDB.
+// Read-only calls run in a read-only transaction, ended by ROLLBACK. On
+// MariaDB one SET makes the session's transactions read-only and turns
+// autocommit off, so the call's statement starts that transaction itself;
+// on MySQL, whose variable names vary by version, START TRANSACTION READ
+// ONLY follows the SET. Write calls get autocommit, read-write transactions
+// and UTC back, in case an earlier call changed them.
 func (s *Source) setup(ctx context.Context, conn *sql.Conn, readOnly bool) error {
-	set := s.timeoutAssignment(s.serverTimeout(ctx))
-	if !readOnly {
-		if set != "" {
-			set = ", " + set
+	var set []string
+	switch {
+	case !readOnly:
+		set = append(set, "autocommit = 1", "time_zone = '+00:00'")
+		if s.mariadb {
+			set = append(set, "tx_read_only = 0")
 		}
-		set = "autocommit = 1, time_zone = '+00:00'" + set
+	case s.mariadb:
+		set = append(set, "tx_read_only = 1", "autocommit = 0")
 	}
-	if set != "" {
-		if _, err := conn.ExecContext(ctx, "SET SESSION "+set); err != nil {
+	if t := s.timeoutAssignment(s.serverTimeout(ctx)); t != "" {
+		set = append(set, t)
+	}
+	if len(set) > 0 {
+		if _, err := conn.ExecContext(ctx, "SET SESSION "+strings.Join(set, ", ")); err != nil {
 			var me *gomysql.MySQLError
 			if !errors.As(err, &me) || me.Number != 1193 || s.noServerTimeout.Load() {
 				return err
@@ -144,7 +154,7 @@ func (s *Source) setup(ctx context.Context, conn *sql.Conn, readOnly bool) error
 			return s.setup(ctx, conn, readOnly)
 		}
 	}
-	if readOnly {
+	if readOnly && !s.mariadb {
 		if _, err := conn.ExecContext(ctx, "START TRANSACTION READ ONLY"); err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/internal/testservices"
@@ -86,10 +85,8 @@ func TestEngineGuard(t *testing.T) {
 	engine := func(sql string) error {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		return s.withConn(cctx, true, func(pc *pgconn.PgConn) error {
-			_, err := s.runStatement(cctx, pc, sql, 10)
-			return err
-		})
+		_, err := s.query(cctx, sql, 10)
+		return err
 	}
 	attempts := [][]string{
 		{"INSERT INTO " + tbl + " VALUES (4)"},

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 )
@@ -160,10 +159,7 @@ func TestTerminateBackendNeedsTheGuard(t *testing.T) {
 
 	// Control: the same statement without the guard, inside READ ONLY.
 	bare, pid2 := sentinel()
-	err = s.withConn(ctx, true, func(pc *pgconn.PgConn) error {
-		_, err := s.runStatement(ctx, pc, `SELECT U&"\0070g_terminate_backend"(`+pid2+")", 10)
-		return err
-	})
+	_, err = s.query(ctx, `SELECT U&"\0070g_terminate_backend"(`+pid2+")", 10) // the read path, without the guard
 	if err != nil {
 		t.Fatalf("control: %v", err)
 	}

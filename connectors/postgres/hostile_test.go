@@ -82,6 +82,12 @@ func serveHostile(c net.Conn, declared uint32, early bool) {
 		if err != nil {
 			return
 		}
+		if _, ok := msg.(*pgproto3.Parse); ok {
+			// A statement in the extended protocol (a pipelined read):
+			// answer with the huge message.
+			hold(be, c, header)
+			return
+		}
 		q, ok := msg.(*pgproto3.Query)
 		if !ok {
 			continue

@@ -48,19 +48,9 @@ type engine struct{ s *Source }
 // CheckReadOnly is this dialect's read-only statement guard.
 func (engine) CheckReadOnly(stmt string) error { return checkReadOnly(stmt) }
 
+// Query runs the caller's statement; see query.
 func (e engine) Query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error) {
-	var res *connectors.Result
-	err := e.s.withConn(ctx, !e.s.writes, func(c *pgconn.PgConn) error {
-		if !e.s.writes {
-			if err := lexedAsGuarded(c); err != nil {
-				return err
-			}
-		}
-		var err error
-		res, err = e.s.runStatement(ctx, c, stmt, maxRows)
-		return err
-	})
-	return res, err
+	return e.s.query(ctx, stmt, maxRows)
 }
 
 func (e engine) ListTables(ctx context.Context, p sqlconn.ListParams, maxRows int) (*connectors.Result, error) {
@@ -99,58 +89,121 @@ func (s *Source) serverTimeout(ctx context.Context) int64 {
 	return max(ms, 0)
 }
 
-// withConn runs fn on a pooled connection. Read-only calls run inside
-// BEGIN READ ONLY … ROLLBACK; the transaction's first statement takes a
-// snapshot (SELECT set_config), after which PostgreSQL refuses SET
-// TRANSACTION READ WRITE. Write calls run in autocommit mode and end with
-// RESET ALL, so no session setting leaks into the next call; a write call
-// that leaves a transaction open loses its connection (pgxpool discards it),
-// which rolls the transaction back. Session-level advisory locks are
-// released after every call. A connection whose state is unknown afterwards
-// is closed, so the pool discards it.
-func (s *Source) withConn(ctx context.Context, readOnly bool, fn func(*pgconn.PgConn) error) error {
+// Statements around a call. A read runs in a read-only transaction whose
+// first statement (set_config) takes the snapshot, after which PostgreSQL
+// refuses SET TRANSACTION READ WRITE; it ends with ROLLBACK, never COMMIT,
+// even after a successful read. A write runs in autocommit mode and ends
+// with RESET ALL, so no session setting leaks into the next call.
+// Session-level advisory locks are released after every call.
+const (
+	beginReadOnly = "BEGIN TRANSACTION READ ONLY"
+	localTimeout  = "SELECT set_config('statement_timeout', $1, true)"
+	unlockAll     = "SELECT pg_advisory_unlock_all()"
+)
+
+func cleanupSQL(readOnly bool) string {
+	if readOnly {
+		return "ROLLBACK"
+	}
+	return "RESET ALL"
+}
+
+// acquire runs fn on a pooled connection. On release pgxpool destroys a
+// closed, busy or in-transaction connection.
+func (s *Source) acquire(ctx context.Context, fn func(*pgconn.PgConn) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.runErr(ctx, err)
 	}
-	defer conn.Release() // destroys a closed, busy or in-transaction connection
-	pc := conn.Conn().PgConn()
+	defer conn.Release()
+	return fn(conn.Conn().PgConn())
+}
 
+// withConn runs fn, which may run several statements, between the setup and
+// the cleanup of a call, each a round trip of its own.
+func (s *Source) withConn(ctx context.Context, readOnly bool, fn func(*pgconn.PgConn) error) error {
+	return s.acquire(ctx, func(pc *pgconn.PgConn) error {
+		if err := s.setup(ctx, pc, readOnly); err != nil {
+			return err
+		}
+		err := fn(pc)
+		s.finish(ctx, pc, readOnly, false)
+		return err
+	})
+}
+
+// query runs the caller's statement. A read sends its setup, the statement
+// and its cleanup together (see pipeline): one round trip. A write first
+// sets its statement_timeout in a round trip of its own, so that the
+// statement never runs without it, then pipelines the statement and its
+// cleanup: two round trips.
+func (s *Source) query(ctx context.Context, stmt string, maxRows int) (*connectors.Result, error) {
+	readOnly := !s.writes
+	var res *connectors.Result
+	err := s.acquire(ctx, func(pc *pgconn.PgConn) error {
+		if readOnly {
+			if err := lexedAsGuarded(pc); err != nil {
+				return err
+			}
+		} else if err := s.setup(ctx, pc, false); err != nil {
+			return err
+		}
+		clean, err := s.pipeline(ctx, pc, stmt, readOnly, func(rr *pgconn.ResultReader) error {
+			var err error
+			res, err = s.readRows(ctx, pc, rr, maxRows)
+			return err
+		})
+		s.finish(ctx, pc, readOnly, clean)
+		if err == nil && res == nil {
+			err = errors.New("PostgreSQL sent no result for the statement")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, s.runErr(ctx, err)
+	}
+	return res, nil
+}
+
+// setup starts a call in a round trip of its own (simple protocol): the
+// read-only transaction with the call's statement_timeout, or for a write
+// that timeout alone.
+func (s *Source) setup(ctx context.Context, pc *pgconn.PgConn, readOnly bool) error {
 	ms := strconv.FormatInt(s.serverTimeout(ctx), 10)
-	var setup string
+	setup := "SET statement_timeout = " + ms
 	if readOnly {
-		setup = "BEGIN TRANSACTION READ ONLY; SELECT set_config('statement_timeout', '" + ms + "', true)"
-	} else {
-		setup = "SET statement_timeout = " + ms
+		setup = beginReadOnly + "; SELECT set_config('statement_timeout', '" + ms + "', true)"
 	}
 	if _, err := pc.Exec(ctx, setup).ReadAll(); err != nil {
 		closeConn(pc)
 		return s.runErr(ctx, err)
 	}
-	err = fn(pc)
+	return nil
+}
+
+// finish hands the connection back idle, or closes it so that the pool
+// discards it. A call whose deadline passed or that was cancelled
+// mid-statement leaves the connection in an unknown state: it is closed,
+// never reused. Unless the call's cleanup already ran (clean) and left the
+// connection idle, the cleanup runs here, in an extra round trip; a write
+// that left a transaction open loses its connection instead, so the
+// transaction is never committed.
+func (s *Source) finish(ctx context.Context, pc *pgconn.PgConn, readOnly, clean bool) {
 	if ctx.Err() != nil {
-		// The call's deadline passed or it was cancelled mid-statement: the
-		// connection's state is unknown, so it is closed, never reused.
 		closeConn(pc)
 	}
-	if pc.IsClosed() {
-		return err
+	if pc.IsClosed() || clean && pc.TxStatus() == 'I' {
+		return
+	}
+	if !readOnly && pc.TxStatus() != 'I' {
+		closeConn(pc)
+		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	// ROLLBACK, never COMMIT, even after a successful read.
-	cleanup := "ROLLBACK; SELECT pg_advisory_unlock_all()"
-	if !readOnly {
-		if pc.TxStatus() != 'I' {
-			closeConn(pc) // BEGIN without COMMIT: never committed
-			return err
-		}
-		cleanup = "RESET ALL; SELECT pg_advisory_unlock_all()"
-	}
-	if _, cerr := pc.Exec(cctx, cleanup).ReadAll(); cerr != nil {
+	if _, err := pc.Exec(cctx, cleanupSQL(readOnly)+"; "+unlockAll).ReadAll(); err != nil || pc.TxStatus() != 'I' {
 		closeConn(pc)
 	}
-	return err
 }
 
 func closeConn(pc *pgconn.PgConn) {
@@ -159,15 +212,80 @@ func closeConn(pc *pgconn.PgConn) {
 	_ = pc.Close(ctx)
 }
 
-// runStatement runs the caller's statement with the extended protocol, which
-// takes exactly one statement, and encodes the rows as they arrive.
-func (s *Source) runStatement(ctx context.Context, pc *pgconn.PgConn, sql string, maxRows int) (*connectors.Result, error) {
-	rr := pc.ExecParams(ctx, sql, nil, nil, nil, nil)
+// pipeline writes, at once, a read's setup (BEGIN READ ONLY and its
+// statement_timeout), the statement, a Sync, the cleanup and a Sync, then
+// reads the results in order, handing the statement's to read. The
+// statement goes with the extended protocol, which takes exactly one
+// statement. An error in the setup or in the statement makes the server skip
+// the rest up to the first Sync, so the statement never runs without its
+// setup and the cleanup always runs. clean reports that the cleanup
+// succeeded. Errors are returned raw, for the caller to classify.
+func (s *Source) pipeline(ctx context.Context, pc *pgconn.PgConn, stmt string, readOnly bool, read func(*pgconn.ResultReader) error) (clean bool, err error) {
+	p := pc.StartPipeline(ctx)
+	setup := 0
+	if readOnly {
+		ms := strconv.FormatInt(s.serverTimeout(ctx), 10)
+		p.SendQueryParams(beginReadOnly, nil, nil, nil, nil)
+		p.SendQueryParams(localTimeout, [][]byte{[]byte(ms)}, nil, nil, nil)
+		setup = 2
+	}
+	p.SendQueryParams(stmt, nil, nil, nil, nil)
+	p.SendPipelineSync()
+	p.SendQueryParams(cleanupSQL(readOnly), nil, nil, nil, nil)
+	p.SendQueryParams(unlockAll, nil, nil, nil, nil)
+	p.SendPipelineSync()
+	if err := p.Flush(); err != nil {
+		return false, err // the pipeline closed the connection
+	}
+	var stmtErr error
+	clean = true
+	// seg counts the Syncs reached, n the results seen since the last one.
+	for seg, n := 0, 0; seg < 2; n++ {
+		r, err := p.GetResults()
+		switch r := r.(type) {
+		case *pgconn.PipelineSync:
+			seg, n = seg+1, -1
+			continue
+		case *pgconn.ResultReader:
+			if seg == 0 && n == setup {
+				err = read(r)
+			} else {
+				_, err = r.Close()
+			}
+		case nil:
+			if err == nil {
+				err = errors.New("PostgreSQL ended the pipeline early")
+			}
+		}
+		var pe *pgconn.PgError
+		switch {
+		case err == nil:
+		case !errors.As(err, &pe):
+			// The connection broke: close its socket at once, so that
+			// Close returns without waiting for results that never come.
+			_ = pc.Conn().Close()
+			_ = p.Close()
+			return false, errors.Join(stmtErr, err)
+		case seg == 0:
+			stmtErr = err
+		default:
+			clean = false
+		}
+	}
+	if p.Close() != nil {
+		clean = false
+	}
+	return clean, stmtErr
+}
+
+// readRows encodes the statement's rows as they arrive, up to maxRows rows
+// and the byte cap of the result.
+func (s *Source) readRows(ctx context.Context, pc *pgconn.PgConn, rr *pgconn.ResultReader, maxRows int) (*connectors.Result, error) {
 	fds := rr.FieldDescriptions()
 	if len(fds) == 0 {
 		tag, err := rr.Close()
 		if err != nil {
-			return nil, s.runErr(ctx, err)
+			return nil, err
 		}
 		return sqlconn.AffectedResult(tag.RowsAffected()), nil
 	}
@@ -198,14 +316,18 @@ func (s *Source) runStatement(ctx context.Context, pc *pgconn.PgConn, sql string
 	if truncated && !s.writes {
 		// Stop the server from streaming rows nobody reads. Only a read can
 		// be cancelled safely: cancelling a write with RETURNING would roll
-		// it back, so writes drain the rest instead.
+		// it back, so writes drain the rest instead. CancelRequest returns
+		// once the server has signalled the backend, so the cancel stops
+		// this statement or, if it has just ended, at worst a statement of
+		// this pipeline's cleanup, which finish then runs again; it never
+		// reaches a later call.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		_ = pc.CancelRequest(cctx)
 		cancel()
 	}
 	_, err := rr.Close()
 	if err != nil && !truncated {
-		return nil, s.runErr(ctx, err)
+		return nil, err
 	}
 	n := w.Rows()
 	return &connectors.Result{Body: w.Finish(), RowCount: n, Rows: true, Truncated: truncated}, nil
