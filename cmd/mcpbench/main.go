@@ -224,7 +224,7 @@ func startPeer(client *http.Client, cases []queryCase) (*server, string) {
 			loud("MCP Toolbox NOT MEASURED: tool %s: %v", qc.tool, err)
 			return nil, ""
 		}
-		got = append(got, fmt.Sprintf("%s %d rows", qc.tool, n))
+		got = append(got, fmt.Sprintf("%s -> %d row(s)", qc.tool, n))
 	}
 	fmt.Printf("toolbox: %s@%s, POST %s/api/tool/<name>/invoke {} answers %s\n", toolboxPkg, toolboxVersion, base,
 		strings.Join(got, ", "))
