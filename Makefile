@@ -6,7 +6,7 @@ GOLANGCI_VER  := v2.15.0
 GOLANGCI      := .bin/golangci-lint
 PORT          ?= 8001
 
-.PHONY: all build run test unit lint vet bench fuzz clean
+.PHONY: all build run test unit lint vet bench soak fuzz clean
 
 all: build
 
@@ -31,12 +31,21 @@ unit:
 # test: vet, lint, then every test (real servers; see README).
 test: vet lint unit
 
-# bench: load figures (p50, p99, throughput, ratio to a direct pgx floor, CPU
-# per request, RSS, scale-out), first with the default fsync-always job
-# stream, then the opt-out MCP_JOB_STREAM_SYNC=1s for comparison.
+# bench: load figures of `serve` in its default configuration next to the
+# peer MCP Toolbox (npm @toolbox-sdk/server-linux-x64, pinned, cached in
+# .cache/toolbox/) and a direct pgx floor: req/s, p50, p99, ratios, server
+# CPU per request, RSS idle and loaded, split-mode scale-out, then the goals.
+# Opt-out figures: go run ./cmd/mcpbench -sync 1s -scale=false
 bench: build
 	$(GO) run ./cmd/mcpbench -bin $(BIN)
-	$(GO) run ./cmd/mcpbench -bin $(BIN) -sync 1s -scale=false
+
+# soak: a steady 100-row select on a default `serve`, reporting data dir
+# size, RSS, goroutines and open fds; e.g. make soak SOAK_DURATION=1h SOAK_C=64
+SOAK_DURATION ?= 10m
+SOAK_C        ?= 32
+SOAK_EVERY    ?= 30s
+soak: build
+	$(GO) run ./cmd/mcpbench -bin $(BIN) -soak $(SOAK_DURATION) -soak-c $(SOAK_C) -soak-every $(SOAK_EVERY)
 
 # fuzz: each fuzz target for FUZZTIME (default 30s); make test runs their seeds.
 fuzz:

@@ -1,73 +1,94 @@
 // Command mcpbench is the service's load generator. It drives
 // POST /api/tools/execute with DB_QUERY calls on the local PostgreSQL at
-// several concurrencies, measures the floor (the same queries through a
-// direct pgx pool from this process), the memory and CPU of `serve`, and the
-// throughput of `api` with one and with two `worker` processes. It prints
+// several concurrencies against `serve` in its default configuration, the
+// same queries against the peer MCP Toolbox for Databases (its REST invoke
+// endpoint) and through a direct pgx pool from this process (the floor),
+// then api with one and with two worker processes. With -soak it instead
+// holds a steady load on `serve` and watches its resources. It prints
 // figures; it asserts nothing.
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/openanalyst/mcp-integration-service/embedded"
-	"github.com/openanalyst/mcp-integration-service/keyring"
 )
 
 var (
-	bin      = flag.String("bin", "bin/mcp-service", "service binary")
-	dur      = flag.Duration("d", 4*time.Second, "duration of each measurement")
-	pgHost   = flag.String("pg-host", "127.0.0.1", "PostgreSQL host")
-	pgPort   = flag.Int("pg-port", 5432, "PostgreSQL port")
-	pool     = flag.Int("pool", 16, "connections: MCP_POOL_SIZE of the service and MaxConns of the floor")
-	levels   = flag.String("c", "1,16,64", "concurrency levels")
-	scaleOut = flag.Bool("scale", true, "measure api + 1 worker vs api + 2 workers")
-	syncMode = flag.String("sync", "always", "MCP_JOB_STREAM_SYNC of the service under test")
+	bin       = flag.String("bin", "bin/mcp-service", "service binary")
+	dur       = flag.Duration("d", 4*time.Second, "measured duration of each cell")
+	warm      = flag.Duration("warm", 500*time.Millisecond, "unmeasured warm-up before each cell")
+	pgHost    = flag.String("pg-host", "127.0.0.1", "PostgreSQL host")
+	pgPort    = flag.Int("pg-port", 5432, "PostgreSQL port")
+	pool      = flag.Int("pool", 4, "MaxConns of the floor and MCP_POOL_SIZE of the split-mode workers (serve's default is 4, as is Toolbox's pgx default on 2 CPUs)")
+	levels    = flag.String("c", "1,16,64", "concurrency levels")
+	scaleOut  = flag.Bool("scale", true, "measure api + 1 worker vs api + 2 workers")
+	syncMode  = flag.String("sync", "", "opt-out: MCP_JOB_STREAM_SYNC of serve (unset = the default, fsync always)")
+	withPeer  = flag.Bool("toolbox", true, "measure MCP Toolbox too")
+	cache     = flag.String("cache", ".cache/toolbox", "where the Toolbox npm package and its tools.yaml live")
+	soak      = flag.Duration("soak", 0, "soak mode: hold a steady load on serve for this long")
+	soakC     = flag.Int("soak-c", 32, "soak mode: concurrency")
+	soakEvery = flag.Duration("soak-every", 30*time.Second, "soak mode: report interval")
 )
-
-const apiKey = "bench-key"
 
 func main() {
 	flag.Parse()
+	run := bench
+	if *soak > 0 {
+		run = runSoak
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "mcpbench:", err)
 		os.Exit(1)
 	}
 }
 
-type queryCase struct{ name, sql string }
+// queryCase is one measured query: its row label, Toolbox tool name, SQL
+// and the number of rows it answers.
+type queryCase struct {
+	name, tool, sql string
+	rows            int
+}
 
-func run() error {
-	ctx := context.Background()
-	dsn := fmt.Sprintf("host=%s port=%d dbname=test user=postgres sslmode=disable", *pgHost, *pgPort)
+// benchTable creates the 100-row table the queries read; drop removes it.
+func benchTable(ctx context.Context) (dsn, table string, drop func(), err error) {
+	dsn = fmt.Sprintf("host=%s port=%d dbname=test user=postgres sslmode=disable", *pgHost, *pgPort)
 	admin, err := pgxpool.New(ctx, dsn)
 	if err != nil {
-		return err
+		return "", "", nil, err
 	}
-	defer admin.Close()
-	table := fmt.Sprintf("mcpbench_%d", time.Now().UnixNano())
+	table = fmt.Sprintf("mcpbench_%d", time.Now().UnixNano())
 	if _, err := admin.Exec(ctx, "CREATE TABLE "+table+" AS SELECT g AS id, 'name '||g AS name, g*1.5 AS score, now() AS at FROM generate_series(1,100) g"); err != nil {
-		return err
+		admin.Close()
+		return "", "", nil, err
 	}
-	defer func() { _, _ = admin.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) }()
-	cases := []queryCase{{"SELECT 1", "SELECT 1"}, {"100-row select", "SELECT id, name, score, at FROM " + table}}
+	return dsn, table, func() {
+		_, _ = admin.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
+		admin.Close()
+	}, nil
+}
+
+// server is a measured server process and the figures gathered on it.
+type server struct {
+	p         *proc
+	idle, rss float64 // MiB: idle after start, peak under load
+}
+
+type cellKey struct {
+	query string
+	c     int
+}
+
+func bench() error {
+	ctx := context.Background()
 	var cs []int
 	for _, s := range strings.Split(*levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -76,364 +97,186 @@ func run() error {
 		}
 		cs = append(cs, n)
 	}
-
-	fmt.Printf("mcpbench: %d CPUs, %s per measurement, pool %d, PostgreSQL %s:%d\n\n", numCPU(), *dur, *pool, *pgHost, *pgPort)
-
-	// serve, all in one process, embedded NATS and FerretDB.
-	dir, _ := os.MkdirTemp("", "mcpbench-")
-	defer os.RemoveAll(dir)
-	port := freePort()
-	serve, err := startProc(map[string]string{"MCP_DATA_DIR": filepath.Join(dir, "serve"), "MCP_SERVICE_HOST": "127.0.0.1",
-		"MCP_SERVICE_PORT": strconv.Itoa(port), "AGENT_API_KEY": apiKey, "MCP_POOL_SIZE": strconv.Itoa(*pool),
-		"MCP_LOG_LEVEL": "warn", "MCP_JOB_STREAM_SYNC": *syncMode}, "serve")
+	dsn, table, drop, err := benchTable(ctx)
 	if err != nil {
 		return err
 	}
-	defer serve.stop()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitUp(base); err != nil {
+	defer drop()
+	cases := []queryCase{{"SELECT 1", "select1", "SELECT 1", 1},
+		{"100-row select", "rows100", "SELECT id, name, score, at FROM " + table, 100}}
+	tmp, err := os.MkdirTemp("", "mcpbench-")
+	if err != nil {
 		return err
+	}
+	defer os.RemoveAll(tmp)
+	fmt.Printf("mcpbench: %d CPUs (shared by load generator and servers), %s per cell after %s warm-up, PostgreSQL %s:%d\n",
+		numCPU(), *dur, *warm, *pgHost, *pgPort)
+	fmt.Printf("serve: default configuration (MCP_POOL_SIZE default 4%s); floor: pgx pool of %d in this process\n",
+		map[bool]string{true: ", MCP_JOB_STREAM_SYNC=" + *syncMode + " (OPT-OUT, not the default)", false: ""}[*syncMode != ""], *pool)
+
+	client := newClient()
+	sp, sBase, err := startServe(filepath.Join(tmp, "serve"))
+	if err != nil {
+		return err
+	}
+	defer sp.stop()
+	dbID, err := connect(client, sBase)
+	if err != nil {
+		return sp.failed(err)
+	}
+	for _, qc := range cases {
+		if err := expectRows(client, sBase, dbID, qc.sql, qc.rows); err != nil {
+			return sp.failed(err)
+		}
+	}
+	srv := &server{p: sp}
+	tb, tBase := startPeer(client, cases)
+	if tb != nil {
+		defer tb.p.stop()
 	}
 	time.Sleep(time.Second)
-	fmt.Printf("serve RSS idle: %.1f MiB\n\n", rssMiB(serve.pid()))
-	client := newClient()
-	dbID, err := connect(client, base)
-	if err != nil {
-		return err
+	srv.idle = rssMiB(sp.pid())
+	if tb != nil {
+		tb.idle = rssMiB(tb.p.pid())
 	}
+
 	floor, err := pgxpool.New(ctx, dsn+fmt.Sprintf(" pool_max_conns=%d", *pool))
 	if err != nil {
 		return err
 	}
 	defer floor.Close()
 
-	fmt.Printf("%-15s %4s | %10s %10s %10s | %10s %10s %10s | %7s %10s\n", "query", "c", "p50", "p99", "req/s",
-		"floor p50", "floor p99", "floor r/s", "ratio", "cpu us/req")
-	var peakRSS float64
+	fmt.Printf("\n%-15s %3s | %-8s %9s %10s %10s %9s | %10s %9s\n", "query", "c", "target", "req/s", "p50", "p99",
+		"cpu µs/req", "serve/tbx", "serve/floor")
+	cells := map[cellKey]result{}
 	for _, qc := range cases {
-		body := fmt.Sprintf(`{"user_id":"bench","action":"DB_QUERY_%s","params":{"query":%q}}`, dbID, qc.sql)
 		for _, c := range cs {
-			cpu0 := cpuSeconds(serve.pid())
-			var rssMax float64
-			stopRSS := sampleRSS(serve.pid(), &rssMax)
-			ours, err := load(c, func() error { return execute(client, base, body) })
-			stopRSS()
-			cpu := cpuSeconds(serve.pid()) - cpu0
+			ours, err := load(c, *warm, *dur, sp.pid(), serveWorker(client, sBase, dbID, qc.sql))
 			if err != nil {
-				return fmt.Errorf("%s c=%d: %w", qc.name, c, err)
+				return sp.failed(fmt.Errorf("%s c=%d: %w", qc.name, c, err))
 			}
-			if c == 64 && qc.name == "SELECT 1" {
-				peakRSS = rssMax
+			srv.rss = max(srv.rss, ours.rssPeak)
+			cells[cellKey{qc.name, c}] = ours
+			var peer *result
+			if tb != nil {
+				r, err := load(c, *warm, *dur, tb.p.pid(), toolboxWorker(client, tBase, qc.tool))
+				if err != nil {
+					return tb.p.failed(fmt.Errorf("%s c=%d: %w", qc.name, c, err))
+				}
+				tb.rss = max(tb.rss, r.rssPeak)
+				cells[cellKey{"tbx " + qc.name, c}] = r
+				peer = &r
 			}
-			fl, err := load(c, func() error { return direct(ctx, floor, qc.sql) })
+			fl, err := load(c, *warm, *dur, 0, floorWorker(floor, qc.sql))
 			if err != nil {
-				return err
+				return fmt.Errorf("floor %s c=%d: %w", qc.name, c, err)
 			}
-			fmt.Printf("%-15s %4d | %10s %10s %10.0f | %10s %10s %10.0f | %6.2fx %10.0f\n", qc.name, c,
-				ms(ours.p50), ms(ours.p99), ours.rps, ms(fl.p50), ms(fl.p99), fl.rps, ours.rps/fl.rps,
-				cpu*1e6/float64(ours.n))
+			printCell(qc.name, c, ours, peer, fl)
 		}
 	}
-	fmt.Printf("\nserve RSS under c=64 SELECT 1 load: %.1f MiB (peak sampled)\n", peakRSS)
-	serve.stop()
+	fmt.Printf("\nmemory (RSS MiB)   idle  loaded (peak sampled over all cells)\n")
+	fmt.Printf("  serve         %7.1f %7.1f\n", srv.idle, srv.rss)
+	if tb != nil {
+		fmt.Printf("  toolbox       %7.1f %7.1f\n", tb.idle, tb.rss)
+		tb.p.stop()
+	}
+	sp.stop()
 
 	if *scaleOut {
-		if err := scale(dsn, dir); err != nil {
+		if err := scale(tmp); err != nil {
 			return err
 		}
 	}
+	goals(cells, srv, tb != nil)
 	return nil
 }
 
-// scale measures api + 1 worker, then api + 2 workers, on one NATS.
-func scale(_ string, dir string) error {
-	ns, err := embedded.StartNATS(filepath.Join(dir, "scale-nats"), 0)
+// startPeer installs and starts MCP Toolbox and checks each tool answers
+// rows; on any failure it says so loudly and returns nil.
+func startPeer(client *http.Client, cases []queryCase) (*server, string) {
+	if !*withPeer {
+		loud("MCP Toolbox NOT MEASURED: -toolbox=false")
+		return nil, ""
+	}
+	binPath, err := toolboxBin(*cache)
 	if err != nil {
-		return err
+		loud("MCP Toolbox NOT MEASURED (its column and goals are skipped): %v", err)
+		return nil, ""
 	}
-	defer ns.Close()
-	fdb, err := embedded.StartFerret(context.Background(), filepath.Join(dir, "scale-ferret"), 0, nil)
+	cfg := filepath.Join(*cache, "tools.yaml")
+	if err := writeToolsYAML(cfg, cases); err != nil {
+		loud("MCP Toolbox NOT MEASURED: %v", err)
+		return nil, ""
+	}
+	p, base, err := startToolbox(binPath, cfg, filepath.Join(*cache, "toolbox.log"))
 	if err != nil {
-		return err
+		loud("MCP Toolbox NOT MEASURED: %v", err)
+		return nil, ""
 	}
-	defer func() { _ = fdb.Close() }()
-	key, _ := keyring.Generate()
-	port := freePort()
-	env := map[string]string{"NATS_URL": ns.URL(), "MONGODB_URI": fdb.URI(), "AGENT_API_KEY": apiKey,
-		"DB_ENCRYPTION_KEY": key, "MCP_ALLOW_PRIVATE_HOSTS": "true", "MCP_LOG_LEVEL": "warn",
-		"MCP_POOL_SIZE": strconv.Itoa(*pool), "MCP_METRICS_ADDR": "127.0.0.1:0"}
-	apiEnv := map[string]string{"MCP_SERVICE_HOST": "127.0.0.1", "MCP_SERVICE_PORT": strconv.Itoa(port)}
-	for k, v := range env {
-		apiEnv[k] = v
+	var got []string
+	for _, qc := range cases {
+		n, err := toolboxRows(client, base, qc.tool)
+		if err == nil && n != qc.rows {
+			err = fmt.Errorf("%d rows, want %d", n, qc.rows)
+		}
+		if err != nil {
+			p.stop()
+			loud("MCP Toolbox NOT MEASURED: tool %s: %v", qc.tool, err)
+			return nil, ""
+		}
+		got = append(got, fmt.Sprintf("%s -> %d row(s)", qc.tool, n))
 	}
-	apiP, err := startProc(apiEnv, "api")
-	if err != nil {
-		return err
-	}
-	defer apiP.stop()
-	w1, err := startProc(env, "worker")
-	if err != nil {
-		return err
-	}
-	defer w1.stop()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitUp(base); err != nil {
-		return err
-	}
-	client := newClient()
-	dbID, err := connect(client, base)
-	if err != nil {
-		return err
-	}
-	body := fmt.Sprintf(`{"user_id":"bench","action":"DB_QUERY_%s","params":{"query":"SELECT 1"}}`, dbID)
-	fmt.Printf("\nscale-out (SELECT 1, c=64, one NATS):\n")
-	r1, err := load(64, func() error { return execute(client, base, body) })
-	if err != nil {
-		return err
-	}
-	fmt.Printf("  api + 1 worker : %8.0f req/s  p50 %s  p99 %s\n", r1.rps, ms(r1.p50), ms(r1.p99))
-	w2, err := startProc(env, "worker")
-	if err != nil {
-		return err
-	}
-	defer w2.stop()
-	time.Sleep(2 * time.Second)
-	r2, err := load(64, func() error { return execute(client, base, body) })
-	if err != nil {
-		return err
-	}
-	fmt.Printf("  api + 2 workers: %8.0f req/s  p50 %s  p99 %s  (%.2fx; all processes share %d CPUs)\n",
-		r2.rps, ms(r2.p50), ms(r2.p99), r2.rps/r1.rps, numCPU())
-	return nil
+	fmt.Printf("toolbox: %s@%s, POST %s/api/tool/<name>/invoke {} answers %s\n", toolboxPkg, toolboxVersion, base,
+		strings.Join(got, ", "))
+	return &server{p: p}, base
 }
 
-type result struct {
-	n        int
-	rps      float64
-	p50, p99 time.Duration
+func printCell(query string, c int, ours result, peer *result, fl result) {
+	cpu := func(r result) string { return fmt.Sprintf("%9.0f", r.cpuPerReqUS) }
+	vsPeer := "        -"
+	if peer != nil {
+		vsPeer = fmt.Sprintf("%8.2fx", ours.rps/peer.rps)
+	}
+	fmt.Printf("%-15s %3d | %-8s %9.0f %10s %10s %s | %10s %8.2fx\n", query, c, "serve", ours.rps, ms(ours.p50),
+		ms(ours.p99), cpu(ours), vsPeer, ours.rps/fl.rps)
+	if peer != nil {
+		fmt.Printf("%-15s %3s | %-8s %9.0f %10s %10s %s |\n", "", "", "toolbox", peer.rps, ms(peer.p50), ms(peer.p99), cpu(*peer))
+	}
+	fmt.Printf("%-15s %3s | %-8s %9.0f %10s %10s %9s |\n", "", "", "floor", fl.rps, ms(fl.p50), ms(fl.p99), "-")
 }
 
-// load runs f from c goroutines for the measurement duration.
-func load(c int, f func() error) (result, error) {
-	// Warm up.
-	for i := 0; i < c; i++ {
-		if err := f(); err != nil {
-			return result{}, err
+// goals compares the figures with the targets set for the service.
+func goals(cells map[cellKey]result, srv *server, peer bool) {
+	fmt.Printf("\ngoals:\n")
+	line := func(name string, ok bool, figure string) {
+		fmt.Printf("  %-6s %-44s %s\n", map[bool]string{true: "met", false: "MISSED"}[ok], name, figure)
+	}
+	na := func(name, why string) { fmt.Printf("  %-6s %-44s %s\n", "n/a", name, why) }
+	ratio := func(name, query string, want float64) {
+		ours, ok1 := cells[cellKey{query, 64}]
+		tbx, ok2 := cells[cellKey{"tbx " + query, 64}]
+		switch {
+		case !peer:
+			na(name, "Toolbox not measured")
+		case !ok1 || !ok2:
+			na(name, "c=64 not measured")
+		default:
+			r := ours.rps / tbx.rps
+			line(name, r >= want, fmt.Sprintf("%.2fx (%.0f vs %.0f req/s)", r, ours.rps, tbx.rps))
 		}
 	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		lat      []time.Duration
-		firstErr atomic.Value
-		stop     atomic.Bool
-	)
-	start := time.Now()
-	for i := 0; i < c; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			local := make([]time.Duration, 0, 4096)
-			for !stop.Load() {
-				t0 := time.Now()
-				if err := f(); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					stop.Store(true)
-					break
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, local...)
-			mu.Unlock()
-		}()
+	ratio("SELECT 1 c=64 >= 1.2x Toolbox", "SELECT 1", 1.2)
+	ratio("100-row c=64 >= 3x Toolbox", "100-row select", 3)
+	if r, ok := cells[cellKey{"SELECT 1", 1}]; ok {
+		line("SELECT 1 c=1 p50 <= 0.5 ms", r.p50 <= 500*time.Microsecond, ms(r.p50))
+	} else {
+		na("SELECT 1 c=1 p50 <= 0.5 ms", "c=1 not measured")
 	}
-	time.Sleep(*dur)
-	stop.Store(true)
-	wg.Wait()
-	elapsed := time.Since(start)
-	if err, _ := firstErr.Load().(error); err != nil {
-		return result{}, err
+	if r, ok := cells[cellKey{"SELECT 1", 64}]; ok {
+		line("serve CPU/request SELECT 1 c=64 <= 100 µs", r.cpuPerReqUS <= 100, fmt.Sprintf("%.0f µs", r.cpuPerReqUS))
+	} else {
+		na("serve CPU/request SELECT 1 c=64 <= 100 µs", "c=64 not measured")
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if len(lat) == 0 {
-		return result{}, fmt.Errorf("no request completed")
-	}
-	return result{n: len(lat), rps: float64(len(lat)) / elapsed.Seconds(),
-		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}, nil
-}
-
-func newClient() *http.Client {
-	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256,
-		IdleConnTimeout: time.Minute}}
-}
-
-func execute(c *http.Client, base, body string) error {
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/api/tools/execute", strings.NewReader(body))
-	req.Header.Set("X-API-Key", apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != 200 || !bytes.HasPrefix(b, []byte(`{"success":true`)) {
-		return fmt.Errorf("execute: %d %.200s", resp.StatusCode, b)
-	}
-	return nil
-}
-
-// direct is the floor: the same query through pgx, rows decoded as the
-// service must (to values), nothing else.
-func direct(ctx context.Context, p *pgxpool.Pool, sql string) error {
-	rows, err := p.Query(ctx, sql)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		if _, err := rows.Values(); err != nil {
-			rows.Close()
-			return err
-		}
-	}
-	rows.Close()
-	return rows.Err()
-}
-
-func connect(c *http.Client, base string) (string, error) {
-	body := fmt.Sprintf(`{"user_id":"bench","db_type":"postgres","name":"bench","host":%q,"port":%d,"database":"test","username":"postgres","password":"x"}`, *pgHost, *pgPort)
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/api/databases/connect", strings.NewReader(body))
-	req.Header.Set("X-API-Key", apiKey)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		DBID string `json:"db_id"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, &out); err != nil || out.DBID == "" {
-		return "", fmt.Errorf("connect: %d %s", resp.StatusCode, b)
-	}
-	return out.DBID, nil
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	once sync.Once
-}
-
-func startProc(env map[string]string, args ...string) (*proc, error) {
-	cmd := exec.CommandContext(context.Background(), *bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", *bin, err)
-	}
-	return &proc{cmd: cmd}, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) stop() {
-	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-done
-		}
-	})
-}
-
-func waitUp(base string) error {
-	for i := 0; i < 300; i++ {
-		req, _ := http.NewRequestWithContext(context.Background(), "GET", base+"/api/tools/health", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not become healthy", base)
-}
-
-func freePort() int {
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }
-
-func numCPU() int {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(b), "processor\t:")
-}
-
-// rssMiB reads a process's resident set size.
-func rssMiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-func sampleRSS(pid int, peak *float64) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if r := rssMiB(pid); r > *peak {
-				*peak = r
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
-// cpuSeconds reads a process's user+system CPU time.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // clock ticks; USER_HZ is 100 on Linux
+	line("serve RSS idle <= 80 MiB", srv.idle <= 80, fmt.Sprintf("%.1f MiB", srv.idle))
+	line("serve RSS loaded <= 150 MiB", srv.rss <= 150, fmt.Sprintf("%.1f MiB (peak sampled)", srv.rss))
 }
