@@ -86,7 +86,7 @@ func handshake(t *testing.T, srv *tlstest.Server, p connectors.Params, serverNam
 func TestTLSConfigVerifies(t *testing.T) {
 	t.Parallel()
 	cert := tlstest.NewCert(t)
-	srv := tlstest.Serve(t, cert, nil)
+	srv := tlstest.Serve(t, cert, nil, nil)
 
 	if c, s := handshake(t, srv, connectors.Params{SSLCA: cert.PEM}, "127.0.0.1"); c != nil || s != nil {
 		t.Fatalf("with the CA: client %v, server %v", c, s)
@@ -118,7 +118,7 @@ func TestCertErrorShort(t *testing.T) {
 		names[i] = fmt.Sprintf("n%d.example.com", i)
 	}
 	cert := tlstest.NewCert(t, names...)
-	srv := tlstest.Serve(t, cert, nil)
+	srv := tlstest.Serve(t, cert, nil, nil)
 	c, _ := handshake(t, srv, connectors.Params{SSLCA: cert.PEM}, "other.example.com")
 	ce := connectors.CertError(c, "redis")
 	if ce == nil || len(ce.Msg) > 300 || strings.Contains(ce.Msg, "n499.") {

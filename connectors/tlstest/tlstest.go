@@ -74,10 +74,11 @@ type Server struct {
 // Serve accepts connections until the test ends. On each it runs pre (the
 // engine's plaintext preamble before TLS; nil for none), then the server side
 // of a TLS handshake presenting cert, reports the handshake's error (nil when
-// it succeeded) and closes the connection.
-func Serve(t testing.TB, cert Cert, pre func(net.Conn) error) *Server {
+// it succeeded), runs post on the TLS connection after a successful
+// handshake (nil for none) and closes the connection.
+func Serve(t testing.TB, cert Cert, pre, post func(net.Conn) error) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,24 +90,30 @@ func Serve(t testing.TB, cert Cert, pre func(net.Conn) error) *Server {
 			if err != nil {
 				return
 			}
-			go s.handle(c, cert, pre)
+			go s.handle(c, cert, pre, post)
 		}
 	}()
 	return s
 }
 
-func (s *Server) handle(c net.Conn, cert Cert, pre func(net.Conn) error) {
+func (s *Server) handle(c net.Conn, cert Cert, pre, post func(net.Conn) error) {
 	defer func() { _ = c.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	if pre != nil {
 		if err := pre(c); err != nil {
 			return
 		}
 	}
-	err := tls.Server(c, cert.Server).Handshake()
+	tc := tls.Server(c, cert.Server)
+	err := tc.HandshakeContext(ctx)
 	select {
 	case s.handshakes <- err:
 	default: // nobody is counting this many
+	}
+	if err == nil && post != nil {
+		_ = post(tc)
 	}
 }
 
@@ -137,7 +144,7 @@ func CheckVerified(t *testing.T, d connectors.Driver, pre func(net.Conn) error, 
 	t.Helper()
 	cert := NewCert(t)
 	open := func(ca string) (*Server, error) {
-		srv := Serve(t, cert, pre)
+		srv := Serve(t, cert, pre, nil)
 		p := params(srv)
 		p.SSL, p.SSLCA = true, ca
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
