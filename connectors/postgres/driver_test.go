@@ -182,4 +182,3 @@ func TestSSL(t *testing.T) {
 		t.Fatalf("self-signed server certificate: got %v, want KindAuth about the certificate", err)
 	}
 }
-
