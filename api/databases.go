@@ -69,6 +69,7 @@ type dbRequest struct {
 	Username         string     `json:"username"`
 	Password         *string    `json:"password"`
 	SSL              bool       `json:"ssl"`
+	SSLCA            string     `json:"ssl_ca"`
 	ConnectionString string     `json:"connection_string"`
 	AllowWrites      bool       `json:"allow_writes"`
 }
@@ -106,7 +107,7 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 		return nil, p, errBadRequest("invalid_field", "name is longer than 200 characters")
 	}
 	p = connectors.Params{Host: strings.TrimSpace(req.Host), Port: req.Port.n, Database: string(req.Database),
-		Username: req.Username, SSL: req.SSL,
+		Username: req.Username, SSL: req.SSL, SSLCA: strings.TrimSpace(req.SSLCA),
 		ConnectionString: strings.TrimSpace(req.ConnectionString), AllowWrites: req.AllowWrites}
 	if req.Password != nil {
 		p.Password = *req.Password
@@ -122,6 +123,11 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 	}
 	if req.Port.set && (p.Port < 1 || p.Port > 65535) {
 		return nil, p, errBadRequest("invalid_field", "port must be an integer from 1 to 65535, got %d", p.Port)
+	}
+	if p.SSLCA != "" {
+		if _, err := connectors.ParseCA(p.SSLCA); err != nil {
+			return nil, p, errBadRequest("invalid_field", "%s", err.Error())
+		}
 	}
 	if err := drv.Validate(p); err != nil {
 		return nil, p, errBadRequest("invalid_field", "%s", err.Error())
@@ -238,7 +244,7 @@ func (s *Server) databaseConnect(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	rec := &storage.Database{ID: newID("db_"), UserID: req.UserID, DBType: req.DBType, Name: req.Name,
 		Host: p.Host, Port: p.Port, Database: p.Database, Username: p.Username, SSL: p.SSL,
-		AllowWrites: p.AllowWrites, Status: storage.StatusConnected, CreatedAt: now, UpdatedAt: now}
+		SSLCA: p.SSLCA, AllowWrites: p.AllowWrites, Status: storage.StatusConnected, CreatedAt: now, UpdatedAt: now}
 	if p.Password != "" {
 		if rec.Password, err = s.d.Ring.SealBound(storage.CredentialBinding(rec, storage.FieldPassword), []byte(p.Password)); err != nil {
 			writeError(w, err)

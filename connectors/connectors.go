@@ -19,14 +19,19 @@ type Params struct {
 	Username         string
 	Password         string
 	SSL              bool
+	SSLCA            string // PEM CA certificates trusted besides the system roots; not secret
 	ConnectionString string // MongoDB: the whole URI, which holds the password.
 	AllowWrites      bool
 }
 
 // String never prints secrets, so a Params that slips into a log line is safe.
 func (p Params) String() string {
-	return fmt.Sprintf("Params{host=%s port=%d database=%s user=%s ssl=%t writes=%t}",
-		p.Host, p.Port, p.Database, p.Username, p.SSL, p.AllowWrites)
+	ca := "no"
+	if p.SSLCA != "" {
+		ca = "yes"
+	}
+	return fmt.Sprintf("Params{host=%s port=%d database=%s user=%s ssl=%t ca=%s writes=%t}",
+		p.Host, p.Port, p.Database, p.Username, p.SSL, ca, p.AllowWrites)
 }
 
 // GoString hides secrets from %#v too.
@@ -37,7 +42,7 @@ func (p Params) GoString() string { return p.String() }
 type Field struct {
 	Name     string `json:"name"`
 	Label    string `json:"label"`
-	Type     string `json:"type"` // text, number, password or checkbox
+	Type     string `json:"type"` // text, textarea, number, password or checkbox
 	Required bool   `json:"required,omitempty"`
 	Default  any    `json:"default,omitempty"`
 }

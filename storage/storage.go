@@ -48,6 +48,7 @@ type Database struct {
 	Password         string    `bson:"password,omitempty" json:"-"`
 	ConnectionString string    `bson:"connection_string,omitempty" json:"-"`
 	SSL              bool      `bson:"ssl" json:"ssl"`
+	SSLCA            string    `bson:"ssl_ca,omitempty" json:"-"` // PEM CA certificates; not secret, not listed
 	AllowWrites      bool      `bson:"allow_writes" json:"allow_writes"`
 	Status           string    `bson:"status" json:"status"`
 	CreatedAt        time.Time `bson:"created_at" json:"created_at"`

@@ -34,7 +34,7 @@ type Databases struct {
 // ParamsOf opens a stored record's credentials.
 func ParamsOf(rec *storage.Database, ring *keyring.Keyring) (connectors.Params, error) {
 	p := connectors.Params{Host: rec.Host, Port: rec.Port, Database: rec.Database, Username: rec.Username,
-		SSL: rec.SSL, AllowWrites: rec.AllowWrites}
+		SSL: rec.SSL, SSLCA: rec.SSLCA, AllowWrites: rec.AllowWrites}
 	if rec.Password != "" {
 		b, err := ring.OpenBound(storage.CredentialBinding(rec, storage.FieldPassword), rec.Password)
 		if err != nil {

@@ -16,6 +16,16 @@
 // identity, MONGODB-X509 needs a certificate file), tlsCAFile,
 // tlsCertificateKeyFile(Password), and Unix socket hosts.
 //
+// TLS is on with tls=true (or ssl=true), with mongodb+srv:// unless tls=false,
+// and with the form's ssl. It always verifies the server's certificate
+// against the system roots plus the form's ssl_ca (connectors.TLSConfig):
+// tlsInsecure, tlsAllowInvalidCertificates, tlsAllowInvalidHostnames,
+// tlsDisableOCSPEndpointCheck and tlsDisableCertificateRevocationCheck are
+// refused, and PLAIN, which sends the password in clear, needs TLS. OCSP
+// responders are never contacted (a stapled response is still checked): a
+// certificate's responder URL would be fetched around the host policy. An
+// untrusted certificate fails Open at once with KindAuth.
+//
 // Every connection (pooled or monitoring) is dialled through Options.Dial,
 // so the host policy applies to the address actually used, also after an
 // SRV lookup. A refused address fails Open at once with KindPolicy instead of

@@ -37,6 +37,13 @@ func (s *source) classify(err error, opening bool) error {
 	if pe := s.policyErr.Load(); pe != nil && (opening || isSelection) {
 		return &connectors.Error{Kind: connectors.KindPolicy, Msg: pe.Msg, Err: err}
 	}
+	if ce := s.certErr.Load(); ce != nil && (opening || isSelection) {
+		return &connectors.Error{Kind: ce.Kind, Msg: ce.Msg, Err: err}
+	}
+	if ce := connectors.CertError(err, "MongoDB"); ce != nil {
+		ce.Msg = s.target.redact(ce.Msg)
+		return ce
+	}
 	var ae *auth.Error
 	if errors.As(err, &ae) {
 		return mk(connectors.KindAuth, "MongoDB refused the credentials: ")

@@ -60,6 +60,7 @@ func (Driver) Fields() []connectors.Field {
 		{Name: "connection_name", Label: "Connection Name", Type: "text", Required: true},
 		{Name: "connection_string", Label: "Connection String (mongodb:// or mongodb+srv://, with the database, e.g. …/mydb)", Type: "password", Required: true},
 		{Name: "database", Label: "Database (if not in the connection string)", Type: "text"},
+		connectors.CAField,
 	}
 }
 
@@ -130,8 +131,14 @@ var allowedMechanisms = map[string]bool{"": true, "SCRAM-SHA-1": true, "SCRAM-SH
 type target struct {
 	uri      string
 	database string
+	tls      bool     // mongodb+srv://, tls=true or the form's ssl
 	secrets  []string // text an error message must never show
 }
+
+// weakTLSOptions would switch off parts of certificate verification, or (the
+// revocation check) conflict with the OCSP setting Open pins.
+var weakTLSOptions = []string{"tlsInsecure", "sslInsecure", "tlsAllowInvalidCertificates",
+	"tlsAllowInvalidHostnames", "tlsDisableOCSPEndpointCheck", "tlsDisableCertificateRevocationCheck"}
 
 // Validate checks the connection string without any network lookup.
 func (Driver) Validate(p connectors.Params) error {
@@ -199,6 +206,20 @@ func parseTarget(p connectors.Params) (*target, error) {
 	if cs.SSLCaFileSet || cs.SSLClientCertificateKeyFileSet || cs.SSLCertificateFileSet ||
 		cs.SSLPrivateKeyFileSet || cs.SSLClientCertificateKeyPasswordSet {
 		return nil, fail("TLS certificate file options (tlsCAFile, tlsCertificateKeyFile …) are not allowed: they would read files on this server")
+	}
+	for _, o := range weakTLSOptions {
+		if _, ok := cs.Options[strings.ToLower(o)]; ok {
+			return nil, fail("%s is not allowed: the server certificate is always verified; give a private CA in ssl_ca", o)
+		}
+	}
+	t.tls = cs.SSL || p.SSL || (srv && !cs.SSLSet) // SRV means TLS unless tls=false
+	if strings.EqualFold(cs.AuthMechanism, "PLAIN") && !t.tls {
+		return nil, fail("authMechanism PLAIN sends the password in clear: add tls=true to the connection string")
+	}
+	if p.SSLCA != "" {
+		if _, err := connectors.ParseCA(p.SSLCA); err != nil {
+			return nil, err
+		}
 	}
 	t.database = cs.Database
 	if t.database == "" {
@@ -274,7 +295,7 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 	if err != nil {
 		return nil, err
 	}
-	s := &source{target: t, writes: p.AllowWrites, stmtTimeout: o.StatementTimeout, policyHit: make(chan struct{})}
+	s := &source{target: t, writes: p.AllowWrites, stmtTimeout: o.StatementTimeout, hopeless: make(chan struct{})}
 
 	dial := o.Dial
 	if dial == nil {
@@ -297,7 +318,7 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 	}
 	// The wire guard must read plaintext; the driver runs TLS on top of the
 	// dialled connection, so a TLS connection cannot be guarded here.
-	opts.SetDialer(policyDialer{dial: dial, s: s, guard: opts.TLSConfig == nil}).
+	opts.SetDialer(policyDialer{dial: dial, s: s, guard: opts.TLSConfig == nil && !t.tls}).
 		SetMaxPoolSize(uint64(maxPool)).
 		SetMinPoolSize(0).
 		SetServerSelectionTimeout(selection).
@@ -312,6 +333,18 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 		// The default per-operation timeout when a context has no deadline.
 		opts.SetTimeout(o.StatementTimeout)
 	}
+	if t.tls {
+		// Verified TLS with the form's CA; the driver sets ServerName to
+		// each host it dials. No OCSP requests: they would go to any URL a
+		// certificate names, around the host policy (a stapled response is
+		// still checked), as the other connectors make none either.
+		cfg, err := connectors.TLSConfig(p, "")
+		if err != nil {
+			return nil, err
+		}
+		opts.SetTLSConfig(cfg).SetDisableOCSPEndpointCheck(true).
+			SetServerMonitor(&event.ServerMonitor{ServerHeartbeatFailed: s.heartbeatFailed})
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, s.classify(err, true)
@@ -321,11 +354,11 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 
 	pingCtx, cancel := context.WithTimeout(ctx, selection+5*time.Second)
 	defer cancel()
-	// A refused address will not become allowed: stop waiting for server
-	// selection as soon as the dialer refuses one.
+	// A refused address will not become allowed, nor an untrusted
+	// certificate trusted: stop waiting for server selection at the first.
 	go func() {
 		select {
-		case <-s.policyHit:
+		case <-s.hopeless:
 			cancel()
 		case <-pingCtx.Done():
 		}
@@ -375,9 +408,12 @@ type source struct {
 
 	conns atomic.Int64
 
-	policyErr  atomic.Pointer[connectors.Error]
-	policyOnce sync.Once
-	policyHit  chan struct{}
+	// policyErr or certErr is the first refused address or untrusted
+	// certificate; hopeless is closed at the first of either.
+	policyErr    atomic.Pointer[connectors.Error]
+	certErr      atomic.Pointer[connectors.Error]
+	hopelessOnce sync.Once
+	hopeless     chan struct{}
 
 	addrMu sync.Mutex
 	addrs  map[string]bool // addresses dialled, at most MaxServers
@@ -403,7 +439,17 @@ func (s *source) admit(addr string) bool {
 
 func (s *source) refused(e *connectors.Error) {
 	s.policyErr.CompareAndSwap(nil, e)
-	s.policyOnce.Do(func() { close(s.policyHit) })
+	s.hopelessOnce.Do(func() { close(s.hopeless) })
+}
+
+// heartbeatFailed notices a monitoring connection whose TLS handshake failed
+// on the server's certificate.
+func (s *source) heartbeatFailed(e *event.ServerHeartbeatFailedEvent) {
+	if ce := connectors.CertError(e.Failure, "MongoDB"); ce != nil {
+		ce.Msg = s.target.redact(ce.Msg)
+		s.certErr.CompareAndSwap(nil, ce)
+		s.hopelessOnce.Do(func() { close(s.hopeless) })
+	}
 }
 
 func (s *source) poolEvent(e *event.PoolEvent) {

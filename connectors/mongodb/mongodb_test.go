@@ -111,7 +111,7 @@ func TestValidate(t *testing.T) {
 		{ConnectionString: "mongodb+srv://app:" + pw + "@cluster0.example.net/shop?retryWrites=true&w=majority"},
 		{ConnectionString: "mongodb+srv://app:" + pw + "@cluster0.example.net/?retryWrites=true", Database: "shop"},
 		{ConnectionString: "  mongodb://10.1.2.3:27017/analytics  "},
-		{ConnectionString: "mongodb://app:" + pw + "@h/shop?authMechanism=SCRAM-SHA-256&tls=true&tlsInsecure=true"},
+		{ConnectionString: "mongodb://app:" + pw + "@h/shop?authMechanism=SCRAM-SHA-256&tls=true"},
 	}
 	for _, p := range good {
 		if err := (Driver{}).Validate(p); err != nil {
@@ -131,6 +131,7 @@ func TestValidate(t *testing.T) {
 		"mongodb://h/db?authMechanism=MONGODB-X509&tls=true":                                                   "authMechanism",
 		"mongodb://app:" + pw + "@h/db?tls=true&tlsCAFile=/etc/passwd":                                         "certificate file",
 		"mongodb://app:" + pw + "@h/db?tls=true&tlsCertificateKeyFile=/k":                                      "certificate file",
+		"mongodb://app:" + pw + "@h/shop?tls=true&tlsInsecure=true":                                            "tlsInsecure is not allowed",
 		"mongodb://app:" + pw + "@%2Ftmp%2Fmongodb-27017.sock/db":                                              "Unix socket",
 		"mongodb://app:" + pw + "@h:99999/db":                                                                  "invalid connection string",
 		"mongodb://app:" + pw + "@h/bad.name":                                                                  "invalid database name",

@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"crypto/tls"
 	"database/sql"
 	"errors"
 	"net"
@@ -64,7 +63,7 @@ const pinnedSQLMode = "(SELECT REPLACE(REPLACE(REPLACE(@@SESSION.sql_mode, " +
 
 // config builds the driver configuration from structured fields; the
 // password never passes through a DSN string.
-func config(p connectors.Params, o connectors.Options) *gomysql.Config {
+func config(p connectors.Params, o connectors.Options) (*gomysql.Config, error) {
 	cfg := gomysql.NewConfig()
 	cfg.User = p.Username
 	cfg.Passwd = p.Password
@@ -91,11 +90,15 @@ func config(p connectors.Params, o connectors.Options) *gomysql.Config {
 	}
 	cfg.MaxAllowedPacket = maxAllowedPacket
 	if p.SSL {
-		// Encrypted, without certificate verification, like PostgreSQL's
-		// sslmode=require: managed databases often use a private CA the
-		// service does not have. Plaintext fallback is not allowed.
-		cfg.TLS = &tls.Config{InsecureSkipVerify: true, ServerName: p.Host, MinVersion: tls.VersionTLS12}
-		cfg.AllowCleartextPasswords = true // only ever over TLS
+		// TLS or nothing (no plaintext fallback), the certificate verified
+		// for the host. Only then may the password go in clear (for the
+		// mysql_clear_password plugin): the channel is verified.
+		tc, err := connectors.TLSConfig(p, p.Host)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
+		cfg.AllowCleartextPasswords = true
 	}
 	cfg.MultiStatements = false // "COMMIT; DROP …" is a syntax error
 	cfg.InterpolateParams = false
@@ -103,7 +106,7 @@ func config(p connectors.Params, o connectors.Options) *gomysql.Config {
 	cfg.AllowAllFiles = false
 	cfg.ConnectionAttributes = "program_name:" + ProgramName
 	cfg.Params = map[string]string{"time_zone": "'+00:00'", "sql_mode": pinnedSQLMode}
-	return cfg
+	return cfg, nil
 }
 
 // Open builds the pool, pings the database and detects MySQL or MariaDB.
@@ -111,7 +114,10 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 	if err := sqlconn.Validate(p); err != nil {
 		return nil, err
 	}
-	cfg := config(p, o)
+	cfg, err := config(p, o)
+	if err != nil {
+		return nil, err
+	}
 	tooLarge := new(atomic.Bool)
 	dial := cfg.DialFunc
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -178,6 +184,9 @@ func connectErr(err error, password string) error {
 			return &connectors.Error{Kind: connectors.KindAuth, Msg: msg, Err: err}
 		}
 		return &connectors.Error{Kind: connectors.KindUnavailable, Msg: msg, Err: err}
+	}
+	if ce := connectors.CertError(err, "MySQL"); ce != nil {
+		return ce
 	}
 	if errors.Is(err, gomysql.ErrNoTLS) {
 		return &connectors.Error{Kind: connectors.KindAuth, Err: err,

@@ -27,7 +27,8 @@ func TestInfoFieldsTools(t *testing.T) {
 		`{"name":"database","label":"Database Name","type":"text","required":true},` +
 		`{"name":"username","label":"Username","type":"text","required":true},` +
 		`{"name":"password","label":"Password","type":"password","required":true},` +
-		`{"name":"ssl","label":"SSL Required","type":"checkbox","default":false}]`
+		`{"name":"ssl","label":"SSL Required","type":"checkbox","default":false},` +
+		`{"name":"ssl_ca","label":"CA Certificate (PEM, optional; for a server certificate from a private CA)","type":"textarea"}]`
 	if string(got) != want {
 		t.Fatalf("Fields:\n got %s\nwant %s", got, want)
 	}

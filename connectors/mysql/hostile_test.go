@@ -14,8 +14,8 @@ import (
 	"github.com/openanalyst/mcp-integration-service/connectors"
 )
 
-// hostileServer accepts one connection, sends a MySQL v10 handshake, reads
-// the client's answer, then hands the connection to attack.
+// hostileServer accepts one connection, greets it (see greet), then hands
+// the connection to attack.
 func hostileServer(t *testing.T, attack func(net.Conn)) connectors.Params {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -29,31 +29,37 @@ func hostileServer(t *testing.T, attack func(net.Conn)) connectors.Params {
 			return
 		}
 		defer func() { _ = c.Close() }()
-		body := []byte{10}
-		body = append(body, "5.7.99-hostile\x00"...)
-		body = append(body, 1, 0, 0, 0)                    // connection id
-		body = append(body, "abcdefgh"...)                 // auth data, part 1
-		body = append(body, 0, 0x00, 0xa2, 33, 2, 0, 8, 0) // filler, caps low, charset, status, caps high
-		body = append(body, 21)
-		body = append(body, make([]byte, 10)...)
-		body = append(body, "ijklmnopqrst\x00"...)
-		body = append(body, "mysql_native_password\x00"...)
-		if writePacket(c, 0, body) != nil {
-			return
+		if greet(c) == nil {
+			attack(c)
 		}
-		hdr := make([]byte, 4)
-		if _, err := io.ReadFull(c, hdr); err != nil {
-			return
-		}
-		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
-		if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
-			return
-		}
-		attack(c)
 	}()
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	n, _ := strconv.Atoi(port)
 	return connectors.Params{Host: host, Port: n, Database: "test", Username: "root"}
+}
+
+// greet sends a MySQL v10 handshake offering TLS and reads the client's
+// answer: its login, or its SSLRequest when it asks for TLS.
+func greet(c net.Conn) error {
+	body := []byte{10}
+	body = append(body, "5.7.99-hostile\x00"...)
+	body = append(body, 1, 0, 0, 0)                    // connection id
+	body = append(body, "abcdefgh"...)                 // auth data, part 1
+	body = append(body, 0, 0x00, 0xaa, 33, 2, 0, 8, 0) // filler, caps low (with CLIENT_SSL), charset, status, caps high
+	body = append(body, 21)
+	body = append(body, make([]byte, 10)...)
+	body = append(body, "ijklmnopqrst\x00"...)
+	body = append(body, "mysql_native_password\x00"...)
+	if err := writePacket(c, 0, body); err != nil {
+		return err
+	}
+	hdr := make([]byte, 4)
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		return err
+	}
+	n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
+	_, err := io.CopyN(io.Discard, c, int64(n))
+	return err
 }
 
 func writePacket(c net.Conn, seq byte, body []byte) error {

@@ -256,7 +256,10 @@ func FuzzMySQLReadOnly(f *testing.F) {
 func TestPinnedSQLMode(t *testing.T) {
 	t.Parallel()
 	host, port := testservices.Need(t, testservices.MySQL)
-	cfg := config(connectors.Params{Host: host, Port: port, Database: "test", Username: "root"}, connectors.Options{})
+	cfg, err := config(connectors.Params{Host: host, Port: port, Database: "test", Username: "root"}, connectors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := gomysql.NewConnector(cfg)
 	if err != nil {
 		t.Fatal(err)

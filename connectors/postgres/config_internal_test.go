@@ -20,8 +20,8 @@ func TestPoolConfigQuoting(t *testing.T) {
 	if cc.Host != p.Host || cc.Port != 6543 || cc.Database != p.Database || cc.User != p.Username || cc.Password != p.Password {
 		t.Fatalf("config = host %q port %d db %q user %q", cc.Host, cc.Port, cc.Database, cc.User)
 	}
-	if cc.TLSConfig == nil || len(cc.Fallbacks) != 0 {
-		t.Fatalf("ssl: TLS %v, %d fallbacks (want TLS, no plaintext fallback)", cc.TLSConfig != nil, len(cc.Fallbacks))
+	if cc.TLSConfig == nil || len(cc.Fallbacks) != 0 || cc.TLSConfig.InsecureSkipVerify || cc.TLSConfig.ServerName != p.Host {
+		t.Fatalf("ssl: TLS %v, %d fallbacks (want verified TLS, no plaintext fallback)", cc.TLSConfig, len(cc.Fallbacks))
 	}
 	if cfg.MaxConns != 4 || cfg.MaxConnIdleTime != time.Minute || cc.RuntimeParams["statement_timeout"] != "2000" {
 		t.Fatalf("pool: max %d idle %v params %v", cfg.MaxConns, cfg.MaxConnIdleTime, cc.RuntimeParams)

@@ -77,20 +77,23 @@ func quote(s string) string {
 // poolConfig builds the pool configuration from structured fields. The
 // password is set on the parsed config, never written into a string.
 func poolConfig(p connectors.Params, o connectors.Options) (*pgxpool.Config, error) {
-	sslmode := "disable"
-	if p.SSL {
-		// Encrypted, without certificate verification: managed databases
-		// often use a private CA the service does not have (libpq's meaning
-		// of "require").
-		sslmode = "require"
-	}
+	// sslmode=disable keeps pgconn from reading certificate settings from
+	// the environment or files; TLS is set up below.
 	cs := "host=" + quote(p.Host) + " port=" + strconv.Itoa(p.Port) + " dbname=" + quote(p.Database) +
-		" user=" + quote(p.Username) + " sslmode=" + sslmode
+		" user=" + quote(p.Username) + " sslmode=disable"
 	cfg, err := pgxpool.ParseConfig(cs)
 	if err != nil {
 		return nil, connectors.Errorf(connectors.KindInput, "invalid connection parameters: %s", sqlconn.Scrub(err.Error(), p.Password))
 	}
 	cc := cfg.ConnConfig
+	if p.SSL {
+		// libpq's sslmode=verify-full: TLS or nothing, the certificate
+		// verified for the host, with the form's CA besides the system roots.
+		if cc.TLSConfig, err = connectors.TLSConfig(p, p.Host); err != nil {
+			return nil, err
+		}
+		cc.Fallbacks = nil
+	}
 	cc.Password = p.Password
 	cc.ConnectTimeout = o.ConnectTimeout
 	if cc.ConnectTimeout <= 0 {
@@ -181,6 +184,9 @@ func connectErr(err error, password string) error {
 	}
 	if tooLarge(err) {
 		return &connectors.Error{Kind: connectors.KindUnavailable, Err: err, Msg: tooLargeMsg}
+	}
+	if ce := connectors.CertError(err, "PostgreSQL"); ce != nil {
+		return ce
 	}
 	msg := sqlconn.Scrub(err.Error(), password)
 	if strings.Contains(msg, "server refused TLS connection") {

@@ -28,7 +28,8 @@ func TestInfoFieldsTools(t *testing.T) {
 		`{"name":"database","label":"Database Name","type":"text","required":true},` +
 		`{"name":"username","label":"Username","type":"text","required":true},` +
 		`{"name":"password","label":"Password","type":"password","required":true},` +
-		`{"name":"ssl","label":"SSL Required","type":"checkbox","default":false}]`
+		`{"name":"ssl","label":"SSL Required","type":"checkbox","default":false},` +
+		`{"name":"ssl_ca","label":"CA Certificate (PEM, optional; for a server certificate from a private CA)","type":"textarea"}]`
 	if string(got) != want {
 		t.Fatalf("Fields:\n got %s\nwant %s", got, want)
 	}
@@ -153,8 +154,10 @@ func TestHostPolicy(t *testing.T) {
 	}
 }
 
-// With ssl the connection is encrypted (the local server has a self-signed
-// certificate, which "SSL Required" accepts, like libpq's sslmode=require).
+// With ssl the connection is encrypted and the server's certificate
+// verified, like libpq's sslmode=verify-full. The local server's certificate
+// is a self-signed "snakeoil" one, which must be refused (TestSSLVerifiesCertificate
+// shows a trusted one accepted).
 func TestSSL(t *testing.T) {
 	t.Parallel()
 	p := params(t)
@@ -171,11 +174,11 @@ func TestSSL(t *testing.T) {
 		}
 		return
 	}
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		src.Close()
+		t.Fatal("the local server's self-signed certificate was trusted")
 	}
-	t.Cleanup(src.Close)
-	if got := query(t, src, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); got[0]["ssl"] != true {
-		t.Fatalf("connection not encrypted: %v", got)
+	if kindOf(err) != connectors.KindAuth || !strings.Contains(err.Error(), "server certificate not trusted") {
+		t.Fatalf("self-signed server certificate: got %v, want KindAuth about the certificate", err)
 	}
 }

@@ -74,7 +74,8 @@
 //
 // Each Source is a go-redis pool: PoolSize Options.MaxOpen, idle connections
 // closed after Options.IdleTimeout, every connection dialled through
-// Options.Dial (the host policy), with TLS on top when ssl is set. Socket
+// Options.Dial (the host policy), with verified TLS on top when ssl is set
+// (connectors.TLSConfig: system roots plus the form's ssl_ca). Socket
 // reads and writes time out after Options.StatementTimeout and at the call's
 // deadline (Limits.Timeout); go-redis discards a connection whose command
 // timed out, so a late reply can never be read as the answer to the next

@@ -52,6 +52,7 @@ func (Driver) Fields() []connectors.Field {
 		{Name: "password", Label: "Password", Type: "password"},
 		{Name: "database", Label: "Database Number", Type: "number", Default: 0},
 		{Name: "ssl", Label: "SSL/TLS", Type: "checkbox", Default: false},
+		connectors.CAField,
 	}
 }
 
@@ -196,7 +197,11 @@ func (d Driver) Open(ctx context.Context, p connectors.Params, o connectors.Opti
 		return dial(ctx, network, a)
 	}
 	if p.SSL {
-		dialer = tlsDialer(dial, host)
+		cfg, err := connectors.TLSConfig(p, host)
+		if err != nil {
+			return nil, err
+		}
+		dialer = tlsDialer(dial, cfg)
 	}
 	// The RESP guard sits on the plaintext stream, below go-redis's reader.
 	plain := dialer
@@ -257,9 +262,9 @@ func (d Driver) Open(ctx context.Context, p connectors.Params, o connectors.Opti
 	return s, nil
 }
 
-// tlsDialer dials through dial and runs a TLS handshake verifying host.
-func tlsDialer(dial connectors.DialContextFunc, host string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+// tlsDialer dials through dial and runs a TLS handshake with cfg, which
+// verifies the server's certificate.
+func tlsDialer(dial connectors.DialContextFunc, cfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		raw, err := dial(ctx, network, addr)
 		if err != nil {
@@ -299,6 +304,9 @@ func (s *source) classify(err error, opening bool) error {
 			return &connectors.Error{Kind: connectors.KindUnavailable, Msg: "redis is not ready: " + msg, Err: err}
 		}
 		return &connectors.Error{Kind: connectors.KindQuery, Msg: msg, Err: err}
+	}
+	if ce := connectors.CertError(err, "redis"); ce != nil {
+		return ce
 	}
 	var ne net.Error
 	timedOut := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())

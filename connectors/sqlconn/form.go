@@ -25,6 +25,7 @@ func Fields(defaultPort int) []connectors.Field {
 		{Name: "username", Label: "Username", Type: "text", Required: true},
 		{Name: "password", Label: "Password", Type: "password", Required: true},
 		{Name: "ssl", Label: "SSL Required", Type: "checkbox", Default: false},
+		connectors.CAField,
 	}
 }
 

@@ -424,6 +424,12 @@ function fieldInput(f) {
   const type = ['text', 'number', 'password', 'checkbox'].includes(f.type) ? f.type : 'text';
   const label = f.label || f.name;
   const required = Boolean(f.required);
+  if (f.type === 'textarea') {
+    // Multi-line text such as a PEM certificate, which a text input would flatten.
+    const area = h('textarea', { id, name: f.name, rows: '4', spellcheck: 'false', autocomplete: 'off',
+      required, 'aria-required': required ? 'true' : null, dataset: { fieldType: 'textarea' } });
+    return h('div', { class: 'field' }, h('label', { for: id }, label), area);
+  }
   const input = h('input', {
     id, name: f.name, type,
     required, 'aria-required': required ? 'true' : null,
