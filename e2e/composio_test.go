@@ -187,17 +187,18 @@ func execute(t *testing.T, b *servicetest.Bundle, user, action string, params an
 	return b.Do(t, "POST", "/api/tools/execute", map[string]any{"user_id": user, "action": action, "params": params})
 }
 
-// accountOf returns the double's account of a user and provider.
-func accountOf(t *testing.T, double *composiotest.Server, user, provider string) composiotest.Account {
+// accountOf returns the double's account of a user and Composio toolkit
+// (googlebigquery for the provider bigquery).
+func accountOf(t *testing.T, double *composiotest.Server, user, toolkit string) composiotest.Account {
 	t.Helper()
 	var found []composiotest.Account
 	for _, a := range double.Accounts() {
-		if a.UserID == "user_"+user && a.Toolkit == provider {
+		if a.UserID == "user_"+user && a.Toolkit == toolkit {
 			found = append(found, a)
 		}
 	}
 	if len(found) == 0 {
-		t.Fatalf("no %s account of %s at the double", provider, user)
+		t.Fatalf("no %s account of %s at the double", toolkit, user)
 	}
 	return found[len(found)-1]
 }
@@ -263,9 +264,13 @@ func TestComposio(t *testing.T) {
 		if !reflect.DeepEqual(names, []string{"gmail", "slack", "bigquery"}) {
 			t.Fatalf("providers %v", names)
 		}
-		// Described by Composio, not by the built-in fallback.
+		// Described by Composio, not by the built-in fallback; BigQuery by
+		// its toolkit googlebigquery.
 		if g := out.Integrations[0]; g.Name != "Gmail" || !strings.HasPrefix(g.Description, "Gmail is Google's email service") {
 			t.Fatalf("gmail: %+v", g)
+		}
+		if bq := out.Integrations[2]; bq.Name != "Google BigQuery" || !strings.HasPrefix(bq.Description, "Google BigQuery is") {
+			t.Fatalf("bigquery: %+v", bq)
 		}
 		if b.DoKey(t, "", "GET", "/api/integrations", nil).Status != http.StatusUnauthorized {
 			t.Fatal("GET /api/integrations without a key was not refused")
@@ -273,19 +278,19 @@ func TestComposio(t *testing.T) {
 	})
 
 	journeys := []struct {
-		provider, tool string
-		params         map[string]any
-		param          string // a parameter the tool's schema declares
-		email          bool
-		check          func(result map[string]any) bool
+		provider, toolkit, tool string // toolkit: Composio's slug
+		params                  map[string]any
+		param                   string // a parameter the tool's schema declares
+		email                   bool
+		check                   func(result map[string]any) bool
 	}{
-		{"gmail", "GMAIL_SEND_EMAIL", map[string]any{"recipient_email": "marketing@company.com",
+		{"gmail", "gmail", "GMAIL_SEND_EMAIL", map[string]any{"recipient_email": "marketing@company.com",
 			"subject": "Weekly Ad Campaign Summary", "body": "Black Friday: $5,000 spent"}, "recipient_email", true,
 			func(r map[string]any) bool { return r["status"] == "sent" && r["messageId"] != "" }},
-		{"slack", "SLACK_SEND_MESSAGE", map[string]any{"channel": "#general", "text": "Campaign summary is out"}, "channel", false,
+		{"slack", "slack", "SLACK_SEND_MESSAGE", map[string]any{"channel": "#general", "text": "Campaign summary is out"}, "channel", false,
 			func(r map[string]any) bool { return r["ok"] == true && r["channel"] == "#general" }},
-		{"bigquery", "BIGQUERY_QUERY", map[string]any{"query": "SELECT day, events FROM analytics.daily"}, "query", false,
-			func(r map[string]any) bool { return r["jobComplete"] == true }},
+		{"bigquery", "googlebigquery", "GOOGLEBIGQUERY_QUERY", map[string]any{"query": "SELECT day, events FROM analytics.daily"},
+			"query", false, func(r map[string]any) bool { rows, _ := r["rows"].([]any); return len(rows) > 0 }},
 	}
 	for _, j := range journeys {
 		t.Run("Journey/"+j.provider, func(t *testing.T) {
@@ -306,7 +311,7 @@ func TestComposio(t *testing.T) {
 				t.Fatalf("back to %q, want %q", got, wantBack("success", j.provider))
 			}
 
-			acct := accountOf(t, double, user, j.provider)
+			acct := accountOf(t, double, user, j.toolkit)
 			list := connected(t, b, user)
 			if len(list) != 1 {
 				t.Fatalf("connected: %+v", list)
@@ -331,7 +336,7 @@ func TestComposio(t *testing.T) {
 				t.Fatalf("tool %+v", tool)
 			}
 			for name, tl := range tools {
-				if tl.Provider != j.provider {
+				if tl.Provider != j.provider || !strings.HasPrefix(name, strings.ToUpper(j.toolkit)+"_") {
 					t.Fatalf("tool %s of %s listed for a user who connected %s only", name, tl.Provider, j.provider)
 				}
 			}
@@ -600,6 +605,11 @@ func TestComposio(t *testing.T) {
 		wantError(t, r, 404, "integration_not_found")
 		if !strings.Contains(r.Str("error"), "connect slack first") {
 			t.Fatalf("message %q does not say what to do", r.Str("error"))
+		}
+		r = execute(t, b, user, "GOOGLEBIGQUERY_QUERY", map[string]any{"query": "SELECT 1"})
+		wantError(t, r, 404, "integration_not_found")
+		if !strings.Contains(r.Str("error"), "connect bigquery first") {
+			t.Fatalf("message %q does not name the provider bigquery", r.Str("error"))
 		}
 		wantError(t, execute(t, b, user, "GMAIL_DOES_NOT_EXIST", nil), 404, "tool_not_found")
 		wantError(t, execute(t, b, user, "NOPE_TOOL", nil), 404, "tool_not_found")

@@ -41,7 +41,8 @@ const (
 //     (connected_account_id, or connectedAccountId of the older flow) must
 //     be the one our link created;
 //  3. the account, fetched from Composio, must be ACTIVE, belong to
-//     user_<user_id> and be of the provider's toolkit.
+//     user_<user_id> and be of the provider's Composio toolkit (toolkitOf:
+//     googlebigquery for bigquery).
 //
 // Only then is the record set active, in one conditional update that also
 // clears the nonce. Any other outcome marks the flow failed. The answer is
@@ -126,7 +127,7 @@ func (s *Service) HandleCallback(ctx context.Context, job *messages.Job, attempt
 	switch {
 	case acct.UserID != EntityID(st.UserID):
 		return fail(reasonAccountUser)
-	case !strings.EqualFold(acct.Toolkit.Slug, st.Provider):
+	case !strings.EqualFold(acct.Toolkit.Slug, toolkitOf(st.Provider)):
 		return fail(reasonAccountToolkit)
 	case !acct.IsActive():
 		log.Info("connected account is not active", "status", acct.Status, "status_reason", acct.StatusReason)

@@ -138,14 +138,15 @@ func (s *Service) resolveTool(ctx context.Context, slug, action string, recs []s
 			return pick(p), v, worker.Outcome{}
 		}
 	}
-	guess, _, _ := strings.Cut(slug, "_")
-	guess = strings.ToLower(guess)
+	// The tool is in no list we could read: its slug's toolkit prefix
+	// names the provider it would belong to.
+	guess := s.providerOfTool(slug)
 	if r := pick(guess); r != nil && !slices.Contains(listed, guess) {
 		// Composio could not list the toolkit's tools just now: let it
 		// check the tool itself.
 		return r, "", worker.Outcome{}
 	}
-	if s.known(guess) && pick(guess) == nil {
+	if guess != "" && pick(guess) == nil {
 		return nil, "", worker.Fail("integration_not_found", fmt.Sprintf(
 			"%s is a %s tool, and this user has no active %s integration: connect %s first (POST /api/integrations/connect)",
 			slug, guess, guess, guess))

@@ -35,6 +35,32 @@ var builtin = []api.Provider{
 		Logo: "https://logos.composio.dev/api/googlebigquery"},
 }
 
+// toolkitSlugs maps our provider names, which the API keeps, to Composio's
+// toolkit slugs. It is the one place they differ: every toolkit slug sent to
+// Composio or read from it (toolkit lookups, tool lists, a connected
+// account's toolkit, a tool slug's prefix) goes through toolkitOf. A
+// provider not listed (one added by COMPOSIO_AUTH_CONFIGS) is its own slug.
+var toolkitSlugs = map[string]string{"gmail": "gmail", "slack": "slack", "bigquery": "googlebigquery"}
+
+// toolkitOf is the Composio toolkit slug of a provider.
+func toolkitOf(provider string) string {
+	if tk, ok := toolkitSlugs[provider]; ok {
+		return tk
+	}
+	return provider
+}
+
+// providerOfToolkit is the provider whose toolkit slug is tk (any case), for
+// the built-in providers whose slug differs from their name.
+func providerOfToolkit(tk string) (string, bool) {
+	for p, slug := range toolkitSlugs {
+		if strings.EqualFold(slug, tk) && p != slug {
+			return p, true
+		}
+	}
+	return "", false
+}
+
 // EntityID is the Composio user id of one of our users: "user_<user_id>",
 // as the design document stores it in composio_entity_id.
 func EntityID(userID string) string { return "user_" + userID }
@@ -48,7 +74,8 @@ type Config struct {
 	// Signer signs and checks OAuth state. Required.
 	Signer *Signer
 	// AuthConfigs maps a provider to its Composio auth config id. A provider
-	// without one is listed as not configured.
+	// without one is listed as not configured. A key may also be a
+	// provider's Composio toolkit slug (googlebigquery for bigquery).
 	AuthConfigs map[string]string
 	// Allowed returns the origins redirect_url may point to (normalised by
 	// ParseOrigin). It is called on every connect, so it may be lazy.
@@ -115,6 +142,17 @@ func New(c Config) (*Service, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	auth := make(map[string]string, len(c.AuthConfigs))
+	for p, id := range c.AuthConfigs {
+		if name, ok := providerOfToolkit(p); ok {
+			if _, named := c.AuthConfigs[name]; named {
+				continue // the provider's own name wins
+			}
+			p = name
+		}
+		auth[p] = id
+	}
+	c.AuthConfigs = auth
 	s := &Service{c: c, providers: slices.Clone(builtin)}
 	var extra []string
 	for p := range c.AuthConfigs {
@@ -128,14 +166,28 @@ func New(c Config) (*Service, error) {
 			Description: "Connect " + p + " through Composio."})
 	}
 	s.tools = newCache(c.ToolsTTL, c.Now, s.fetchTools)
-	s.kits = newCache(c.ToolsTTL, c.Now, func(ctx context.Context, slug string) (*composio.Toolkit, error) {
-		return c.Client.GetToolkit(ctx, slug)
+	s.kits = newCache(c.ToolsTTL, c.Now, func(ctx context.Context, provider string) (*composio.Toolkit, error) {
+		return c.Client.GetToolkit(ctx, toolkitOf(provider))
 	})
 	return s, nil
 }
 
 func (s *Service) known(provider string) bool {
 	return slices.ContainsFunc(s.providers, func(p api.Provider) bool { return p.Provider == provider })
+}
+
+// providerOfTool is the provider a tool slug belongs to: the known provider
+// whose toolkit slug, upper-cased, is the longest prefix of the slug before
+// an underscore (GOOGLEBIGQUERY_QUERY is bigquery's). "" when none is.
+func (s *Service) providerOfTool(slug string) string {
+	best, bestLen := "", 0
+	for _, p := range s.providers {
+		prefix := strings.ToUpper(toolkitOf(p.Provider)) + "_"
+		if len(prefix) > bestLen && strings.HasPrefix(strings.ToUpper(slug), prefix) {
+			best, bestLen = p.Provider, len(prefix)
+		}
+	}
+	return best
 }
 
 func (s *Service) providerNames() string {
@@ -320,7 +372,9 @@ func (s *Service) Tools(ctx context.Context, userID string) ([]tools.Tool, error
 	return out, nil
 }
 
-func (s *Service) fetchTools(ctx context.Context, toolkit string) (*toolkitTools, error) {
+// fetchTools lists a provider's tools: those of its Composio toolkit.
+func (s *Service) fetchTools(ctx context.Context, provider string) (*toolkitTools, error) {
+	toolkit := toolkitOf(provider)
 	list, err := s.c.Client.ListTools(ctx, toolkit)
 	if err != nil {
 		return nil, err
@@ -334,7 +388,7 @@ func (s *Service) fetchTools(ctx context.Context, toolkit string) (*toolkitTools
 		if t.Toolkit.Slug != "" && !strings.EqualFold(t.Toolkit.Slug, toolkit) {
 			continue
 		}
-		tt.list = append(tt.list, toolOf(toolkit, t))
+		tt.list = append(tt.list, toolOf(provider, t))
 		tt.bySlug[strings.ToUpper(t.Slug)] = t.Version
 	}
 	return tt, nil

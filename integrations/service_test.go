@@ -104,6 +104,12 @@ func (m *memStore) Update(_ context.Context, userID, id string, set, onlyIf bson
 
 func testService(t *testing.T) (*Service, *memStore, *composiotest.Server) {
 	t.Helper()
+	return testServiceWith(t, map[string]string{"gmail": "ac_gmail"})
+}
+
+// testServiceWith is testService with the given provider → auth config map.
+func testServiceWith(t *testing.T, authConfigs map[string]string) (*Service, *memStore, *composiotest.Server) {
+	t.Helper()
 	double := composiotest.Start(t)
 	client, err := composio.New(composio.Config{APIKey: double.APIKey(), BaseURL: double.URL()})
 	if err != nil {
@@ -111,7 +117,7 @@ func testService(t *testing.T) (*Service, *memStore, *composiotest.Server) {
 	}
 	store := &memStore{recs: map[string]storage.Integration{}}
 	svc, err := New(Config{Client: client, Store: store, Signer: testSigner(t, strings.Repeat("s", 32)),
-		AuthConfigs:  map[string]string{"gmail": "ac_gmail"},
+		AuthConfigs:  authConfigs,
 		Allowed:      func() []string { return []string{"https://app.openanalyst.com"} },
 		CallbackBase: func() string { return "https://mcp.example" }})
 	if err != nil {
@@ -123,7 +129,13 @@ func testService(t *testing.T) (*Service, *memStore, *composiotest.Server) {
 // consentQuery connects and consents, returning the callback's query.
 func consentQuery(t *testing.T, svc *Service, user string) (map[string]string, string) {
 	t.Helper()
-	started, err := svc.Connect(context.Background(), user, "gmail", "https://app.openanalyst.com/c")
+	return consentQueryFor(t, svc, user, "gmail")
+}
+
+// consentQueryFor is consentQuery for a provider.
+func consentQueryFor(t *testing.T, svc *Service, user, provider string) (map[string]string, string) {
+	t.Helper()
+	started, err := svc.Connect(context.Background(), user, provider, "https://app.openanalyst.com/c")
 	if err != nil {
 		t.Fatal(err)
 	}

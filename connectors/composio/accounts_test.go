@@ -240,14 +240,14 @@ func TestCreateLinkValidatesLocally(t *testing.T) {
 
 func TestCustomAuthConfig(t *testing.T) {
 	t.Parallel()
-	s := composiotest.Start(t, composiotest.WithAuthConfig("bigquery", "ac_bq_prod"))
+	s := composiotest.Start(t, composiotest.WithAuthConfig("googlebigquery", "ac_bq_prod"))
 	c, _ := newClient(t, s)
 	link, err := c.CreateLink(context.Background(), composio.LinkRequest{AuthConfigID: "ac_bq_prod", UserID: "u"})
 	if err != nil {
 		t.Fatalf("CreateLink: %v", err)
 	}
 	a, ok := s.Account(link.ConnectedAccountID)
-	if !ok || a.Toolkit != "bigquery" || a.Status != composiotest.StatusInitiated {
+	if !ok || a.Toolkit != "googlebigquery" || a.Status != composiotest.StatusInitiated {
 		t.Errorf("account = %+v", a)
 	}
 }
@@ -406,16 +406,16 @@ func TestExecuteToolRefusals(t *testing.T) {
 func TestExecuteToolLegacySpelling(t *testing.T) {
 	t.Parallel()
 	s := composiotest.Start(t, composiotest.WithLegacySuccessSpelling())
-	acct := s.AddAccount(composiotest.Account{UserID: "u", Toolkit: "bigquery"})
+	acct := s.AddAccount(composiotest.Account{UserID: "u", Toolkit: "googlebigquery"})
 	c, _ := newClient(t, s)
 	ctx := context.Background()
 
-	ok, err := c.ExecuteTool(ctx, "BIGQUERY_QUERY", composio.ExecuteRequest{UserID: "u", ConnectedAccountID: acct.ID,
+	ok, err := c.ExecuteTool(ctx, "GOOGLEBIGQUERY_QUERY", composio.ExecuteRequest{UserID: "u", ConnectedAccountID: acct.ID,
 		Arguments: map[string]any{"query": "SELECT 1"}})
 	if err != nil || !ok.Successful {
 		t.Fatalf("legacy success=true not understood: %+v, %v", ok, err)
 	}
-	bad, err := c.ExecuteTool(ctx, "BIGQUERY_QUERY", composio.ExecuteRequest{UserID: "u", ConnectedAccountID: acct.ID,
+	bad, err := c.ExecuteTool(ctx, "GOOGLEBIGQUERY_QUERY", composio.ExecuteRequest{UserID: "u", ConnectedAccountID: acct.ID,
 		Arguments: map[string]any{"query": "DROP TABLE x"}})
 	if err != nil || bad.Successful || !strings.Contains(bad.Error, "syntax error") {
 		t.Fatalf("legacy success=false not understood: %+v, %v", bad, err)

@@ -46,7 +46,7 @@ func TestListToolkitsFollowsPagination(t *testing.T) {
 	for _, tk := range got {
 		slugs = append(slugs, tk.Slug)
 	}
-	if want := []string{"gmail", "slack", "bigquery"}; !slices.Equal(slugs, want) {
+	if want := []string{"gmail", "slack", "googlebigquery"}; !slices.Equal(slugs, want) {
 		t.Fatalf("slugs = %v, want %v", slugs, want)
 	}
 	if n := s.Requests("GET", "/toolkits"); n != 2 {
@@ -91,11 +91,11 @@ func TestGetToolkit(t *testing.T) {
 	t.Parallel()
 	s := composiotest.Start(t)
 	c, _ := newClient(t, s)
-	tk, err := c.GetToolkit(context.Background(), "bigquery")
+	tk, err := c.GetToolkit(context.Background(), "googlebigquery")
 	if err != nil {
 		t.Fatalf("GetToolkit: %v", err)
 	}
-	if tk.Slug != "bigquery" || tk.Name != "BigQuery" || tk.Meta.ToolsCount != 4 {
+	if tk.Slug != "googlebigquery" || tk.Name != "Google BigQuery" || tk.Meta.ToolsCount != 4 {
 		t.Errorf("toolkit = %+v", tk)
 	}
 	_, err = c.GetToolkit(context.Background(), "nope")
@@ -291,13 +291,13 @@ func TestServerErrorsRetriedWithBackoff(t *testing.T) {
 	c, sl := newClient(t, s)
 	composio.SetJitter(c, func(d time.Duration) time.Duration { return d }) // no randomness
 
-	if _, err := c.GetTool(context.Background(), "BIGQUERY_QUERY"); err != nil {
+	if _, err := c.GetTool(context.Background(), "GOOGLEBIGQUERY_QUERY"); err != nil {
 		t.Fatalf("GetTool after two 502s: %v", err)
 	}
 	if w := sl.got(); len(w) != 2 || w[1] != 2*w[0] || w[0] <= 0 {
 		t.Errorf("waits = %v, want exponential growth", w)
 	}
-	if n := s.Requests("GET", "/tools/BIGQUERY_QUERY"); n != 3 {
+	if n := s.Requests("GET", "/tools/GOOGLEBIGQUERY_QUERY"); n != 3 {
 		t.Errorf("requests = %d, want 3", n)
 	}
 }

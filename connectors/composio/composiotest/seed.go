@@ -59,9 +59,11 @@ func seed() ([]*toolkitDef, []*toolDef) {
 			Categories:  []category{communication},
 		},
 		{
-			Slug:        "bigquery",
-			Name:        "BigQuery",
-			Description: "Google BigQuery is a fully managed, serverless data warehouse for running fast SQL queries over large datasets.",
+			// Composio's slug for BigQuery is googlebigquery, and its tool
+			// slugs start with GOOGLEBIGQUERY_: no toolkit "bigquery" exists.
+			Slug:        "googlebigquery",
+			Name:        "Google BigQuery",
+			Description: "Google BigQuery is a fully managed data warehouse for large-scale data analytics, offering fast SQL queries and machine learning capabilities on massive datasets.",
 			Logo:        "https://logos.composio.dev/api/googlebigquery",
 			AppURL:      "https://cloud.google.com/bigquery",
 			Categories:  []category{{ID: "analytics", Name: "Analytics"}, {ID: "databases", Name: "Databases"}},
@@ -172,22 +174,30 @@ func seed() ([]*toolkitDef, []*toolDef) {
 			},
 			[]string{"channel", "timestamp", "name"}, slackReaction),
 
-		newTool("bigquery", "BIGQUERY_QUERY", "Run query",
+		// GOOGLEBIGQUERY_QUERY is in Composio's generated toolkit map (input
+		// "query"); GOOGLEBIGQUERY_LIST_PROJECTS and _LIST_DATASETS are named
+		// by public code that calls Composio. GOOGLEBIGQUERY_LIST_TABLES is a
+		// plausible name that was not confirmed.
+		newTool("googlebigquery", "GOOGLEBIGQUERY_QUERY", "Query",
 			"Runs a SQL query in BigQuery and returns the result rows.",
 			[]string{"important"},
 			map[string]any{
-				"query":          str("The SQL query (GoogleSQL)."),
-				"project_id":     str("Project to bill the query to; defaults to the connection's project."),
-				"use_legacy_sql": boolean("Use legacy SQL instead of GoogleSQL.", false),
-				"max_results":    integer("Maximum number of rows to return.", 1000),
+				"query":      str("The SQL query (GoogleSQL), on a single line."),
+				"project_id": str("Project to bill the query to; defaults to the connection's project."),
+				"location":   str("Location of the datasets queried, e.g. US or europe-west1."),
 			},
 			[]string{"query"}, bigQuery),
-		newTool("bigquery", "BIGQUERY_LIST_DATASETS", "List datasets",
+		newTool("googlebigquery", "GOOGLEBIGQUERY_LIST_PROJECTS", "List projects",
+			"Lists the Google Cloud projects the connected account can use in BigQuery.",
+			nil,
+			map[string]any{"max_results": integer("Maximum number of projects to return.", 50)},
+			nil, bigQueryProjects),
+		newTool("googlebigquery", "GOOGLEBIGQUERY_LIST_DATASETS", "List datasets",
 			"Lists the datasets of a BigQuery project.",
 			nil,
 			map[string]any{"project_id": str("Project id; defaults to the connection's project.")},
 			nil, bigQueryDatasets),
-		newTool("bigquery", "BIGQUERY_LIST_TABLES", "List tables",
+		newTool("googlebigquery", "GOOGLEBIGQUERY_LIST_TABLES", "List tables",
 			"Lists the tables of a BigQuery dataset.",
 			nil,
 			map[string]any{
@@ -195,14 +205,6 @@ func seed() ([]*toolkitDef, []*toolDef) {
 				"project_id": str("Project id; defaults to the connection's project."),
 			},
 			[]string{"dataset_id"}, bigQueryTables),
-		newTool("bigquery", "BIGQUERY_GET_TABLE_SCHEMA", "Get table schema",
-			"Returns the schema (columns and types) of a BigQuery table.",
-			nil,
-			map[string]any{
-				"dataset_id": str("Dataset id."),
-				"table_id":   str("Table id."),
-			},
-			[]string{"dataset_id", "table_id"}, bigQuerySchema),
 	}
 	return toolkits, tools
 }
@@ -279,7 +281,7 @@ func connectionData(toolkit, userID string) map[string]any {
 			"team":         map[string]any{"id": "T0SANDBOX", "name": "Sandbox Workspace"},
 			"authed_user":  map[string]any{"id": "U0SANDBOX"},
 		}
-	case "bigquery":
+	case "googlebigquery":
 		return map[string]any{
 			"access_token": "ya29.sandbox-" + token,
 			"token_type":   "Bearer",
@@ -437,11 +439,9 @@ func bigQueryTables(c ToolCall) (any, error) {
 	}}, nil
 }
 
-func bigQuerySchema(c ToolCall) (any, error) {
-	return map[string]any{"tableReference": map[string]any{"datasetId": argString(c.Arguments, "dataset_id"), "tableId": argString(c.Arguments, "table_id")},
-		"schema": map[string]any{"fields": []any{
-			map[string]any{"name": "id", "type": "STRING", "mode": "REQUIRED"},
-			map[string]any{"name": "created_at", "type": "TIMESTAMP", "mode": "NULLABLE"},
-			map[string]any{"name": "amount", "type": "NUMERIC", "mode": "NULLABLE"},
-		}}}, nil
+func bigQueryProjects(ToolCall) (any, error) {
+	return map[string]any{"projects": []any{
+		map[string]any{"id": "sandbox-project", "friendlyName": "Sandbox Project",
+			"projectReference": map[string]any{"projectId": "sandbox-project"}},
+	}}, nil
 }

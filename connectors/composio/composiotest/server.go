@@ -67,7 +67,9 @@ type config struct {
 func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
 
 // WithAuthConfig makes the auth config id valid for a toolkit, in addition
-// to the default ac_gmail, ac_slack and ac_bigquery.
+// to the default ac_gmail, ac_slack and ac_bigquery. The toolkit is one of
+// Composio's real slugs (gmail, slack, googlebigquery); New panics on any
+// other, as Composio has no auth config for a toolkit it does not know.
 func WithAuthConfig(toolkit, id string) Option {
 	return func(c *config) { c.authConfigs[id] = toolkit }
 }
@@ -116,7 +118,8 @@ type Account struct {
 	ID string
 	// UserID is the Composio user id given when the link was created.
 	UserID string
-	// Toolkit is the toolkit slug, e.g. "gmail".
+	// Toolkit is Composio's toolkit slug: "gmail", "slack" or
+	// "googlebigquery".
 	Toolkit string
 	// AuthConfigID is the auth config the link was created with.
 	AuthConfigID string
@@ -235,7 +238,7 @@ func newServer(opts []Option) *Server {
 		authConfigs: map[string]string{
 			"ac_gmail":    "gmail",
 			"ac_slack":    "slack",
-			"ac_bigquery": "bigquery",
+			"ac_bigquery": "googlebigquery",
 		},
 		linkTTL: DefaultLinkTTL,
 	}
@@ -252,6 +255,9 @@ func newServer(opts []Option) *Server {
 		now:      time.Now,
 	}
 	s.toolkits, s.tools = seed()
+	for id, tk := range cfg.authConfigs {
+		s.mustKnowToolkit("WithAuthConfig "+id, tk)
+	}
 	for _, t := range s.tools {
 		s.handlers[t.Slug] = t.handler
 	}
@@ -528,9 +534,12 @@ func (s *Server) SetToolHandler(slug string, h ToolHandler) bool {
 // AddAccount stores an account directly, skipping the link flow. Empty
 // fields get defaults: an id, status ACTIVE, the toolkit's default auth
 // config, connection data and timestamps. It returns the stored account.
+// It panics when Toolkit is not one of Composio's slugs (e.g. "bigquery"
+// for "googlebigquery"), as Composio would never hold such an account.
 func (s *Server) AddAccount(a Account) Account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.mustKnowToolkit("AddAccount", a.Toolkit)
 	now := s.now().UTC()
 	if a.ID == "" {
 		a.ID = newID("ca_")
@@ -560,6 +569,20 @@ func (s *Server) AddAccount(a Account) Account {
 	stored := a
 	s.accounts[a.ID] = &stored
 	return snapshot(&stored)
+}
+
+// mustKnowToolkit panics on a toolkit slug Composio does not have: a test
+// that uses one would pass here and fail against the real API.
+func (s *Server) mustKnowToolkit(what, slug string) {
+	if s.findToolkit(slug) != nil && slug == strings.ToLower(slug) {
+		return
+	}
+	known := make([]string, len(s.toolkits))
+	for i, t := range s.toolkits {
+		known[i] = t.Slug
+	}
+	panic(fmt.Sprintf("composiotest: %s: Composio has no toolkit %q; its slugs are %s",
+		what, slug, strings.Join(known, ", ")))
 }
 
 // Account returns a snapshot of an account, including deleted ones.

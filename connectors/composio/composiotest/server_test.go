@@ -146,9 +146,9 @@ func TestToolSchemas(t *testing.T) {
 	t.Parallel()
 	s := composiotest.Start(t)
 	for slug, required := range map[string]string{
-		"GMAIL_SEND_EMAIL":   "recipient_email",
-		"SLACK_SEND_MESSAGE": "channel",
-		"BIGQUERY_QUERY":     "query",
+		"GMAIL_SEND_EMAIL":     "recipient_email",
+		"SLACK_SEND_MESSAGE":   "channel",
+		"GOOGLEBIGQUERY_QUERY": "query",
 	} {
 		status, _, body := call(t, s, "GET", "/api/v3/tools/"+slug, s.APIKey(), nil)
 		if status != http.StatusOK {
@@ -368,8 +368,8 @@ func TestExecuteValidation(t *testing.T) {
 func TestSetToolHandler(t *testing.T) {
 	t.Parallel()
 	s := composiotest.Start(t)
-	acct := s.AddAccount(composiotest.Account{UserID: "u", Toolkit: "bigquery"})
-	ok := s.SetToolHandler("BIGQUERY_QUERY", func(c composiotest.ToolCall) (any, error) {
+	acct := s.AddAccount(composiotest.Account{UserID: "u", Toolkit: "googlebigquery"})
+	ok := s.SetToolHandler("GOOGLEBIGQUERY_QUERY", func(c composiotest.ToolCall) (any, error) {
 		if c.Account.ID != acct.ID {
 			return nil, fmt.Errorf("wrong account %s", c.Account.ID)
 		}
@@ -381,11 +381,11 @@ func TestSetToolHandler(t *testing.T) {
 	if !ok || s.SetToolHandler("NOPE", func(composiotest.ToolCall) (any, error) { return nil, nil }) {
 		t.Fatal("SetToolHandler result wrong")
 	}
-	_, out := execute(t, s, "BIGQUERY_QUERY", map[string]any{"user_id": "u", "connected_account_id": acct.ID, "arguments": map[string]any{"query": "SELECT 1"}})
+	_, out := execute(t, s, "GOOGLEBIGQUERY_QUERY", map[string]any{"user_id": "u", "connected_account_id": acct.ID, "arguments": map[string]any{"query": "SELECT 1"}})
 	if out["successful"] != true || !strings.Contains(fmt.Sprint(out["data"]), "rows") {
 		t.Errorf("custom handler success: %v", out)
 	}
-	_, out = execute(t, s, "BIGQUERY_QUERY", map[string]any{"user_id": "u", "connected_account_id": acct.ID, "arguments": map[string]any{"query": "boom"}})
+	_, out = execute(t, s, "GOOGLEBIGQUERY_QUERY", map[string]any{"user_id": "u", "connected_account_id": acct.ID, "arguments": map[string]any{"query": "boom"}})
 	if out["successful"] != false || out["error"] != "table not found: boom" || out["log_id"] == "" {
 		t.Errorf("custom handler failure: %v", out)
 	}
@@ -502,5 +502,61 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if active != 20 {
 		t.Errorf("active accounts = %d, want 20", active)
+	}
+}
+
+// The double knows Composio's real toolkit slugs only: BigQuery is
+// googlebigquery, with GOOGLEBIGQUERY_* tools, and "bigquery" is unknown,
+// so a service that sends our provider name fails here as it would against
+// the real API.
+func TestRealToolkitSlugs(t *testing.T) {
+	t.Parallel()
+	s := composiotest.Start(t)
+	if status, _, _ := call(t, s, "GET", "/api/v3/toolkits/bigquery", s.APIKey(), nil); status != http.StatusNotFound {
+		t.Errorf("toolkit bigquery: status %d, want 404", status)
+	}
+	status, _, body := call(t, s, "GET", "/api/v3/toolkits/googlebigquery", s.APIKey(), nil)
+	if status != http.StatusOK || body["slug"] != "googlebigquery" {
+		t.Errorf("toolkit googlebigquery: %d %v", status, body)
+	}
+	if _, _, body := call(t, s, "GET", "/api/v3/tools?toolkit_slug=bigquery", s.APIKey(), nil); body["total_items"] != float64(0) {
+		t.Errorf("tools of toolkit bigquery: %v", body)
+	}
+	for _, tk := range []string{"gmail", "slack", "googlebigquery"} {
+		_, _, body := call(t, s, "GET", "/api/v3/tools?limit=100&toolkit_slug="+tk, s.APIKey(), nil)
+		items, _ := body["items"].([]any)
+		if len(items) == 0 {
+			t.Errorf("toolkit %s has no tools", tk)
+		}
+		for _, it := range items {
+			tool := it.(map[string]any)
+			slug, _ := tool["slug"].(string)
+			if !strings.HasPrefix(slug, strings.ToUpper(tk)+"_") || tool["toolkit"].(map[string]any)["slug"] != tk {
+				t.Errorf("tool %s of toolkit %s: %v", slug, tk, tool["toolkit"])
+			}
+		}
+	}
+	if status, _, _ := call(t, s, "GET", "/api/v3/tools/BIGQUERY_QUERY", s.APIKey(), nil); status != http.StatusNotFound {
+		t.Errorf("tool BIGQUERY_QUERY: status %d, want 404", status)
+	}
+	// A link made with the BigQuery auth config is a googlebigquery account.
+	status, _, body = call(t, s, "POST", "/api/v3/connected_accounts/link", s.APIKey(),
+		map[string]any{"auth_config_id": "ac_bigquery", "user_id": "u"})
+	id, _ := body["connected_account_id"].(string)
+	if a, ok := s.Account(id); status != http.StatusCreated || !ok || a.Toolkit != "googlebigquery" {
+		t.Errorf("link of ac_bigquery: %d %v, account %+v", status, body, a)
+	}
+	for name, f := range map[string]func(){
+		"AddAccount":     func() { s.AddAccount(composiotest.Account{UserID: "u", Toolkit: "bigquery"}) },
+		"WithAuthConfig": func() { composiotest.New(composiotest.WithAuthConfig("bigquery", "ac_x")).Close() },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), `no toolkit "bigquery"`) {
+					t.Errorf("%s with toolkit bigquery: recovered %v, want a panic naming it", name, r)
+				}
+			}()
+			f()
+		}()
 	}
 }
