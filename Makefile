@@ -6,7 +6,7 @@ GOLANGCI_VER  := v2.15.0
 GOLANGCI      := .bin/golangci-lint
 PORT          ?= 8001
 
-.PHONY: all build run test unit lint vet bench fuzz clean
+.PHONY: all build run test unit lint vet bench fuzz cluster-test clean
 
 all: build
 
@@ -41,6 +41,13 @@ bench: build
 # fuzz: each fuzz target for FUZZTIME (default 30s); make test runs their seeds.
 fuzz:
 	scripts/fuzz.sh
+
+# cluster-test: the service on simulated hosts (network namespaces, root):
+# 3 NATS at R3, FerretDB, 2 API nodes behind haproxy, 4-6 workers, under load
+# and faults. CLUSTER_REDUCED=1 is the ~1 minute CI variant. See
+# scripts/cluster/README.md.
+cluster-test:
+	scripts/cluster-test.sh
 
 clean:
 	rm -rf bin .bin
