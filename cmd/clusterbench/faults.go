@@ -130,11 +130,10 @@ func (s *schedule) until(off time.Duration) {
 	time.Sleep(time.Until(s.start.Add(off)))
 }
 
-func (s *schedule) mark(name string) *fault {
-	f := &fault{name: name, at: time.Now()}
-	s.faults = append(s.faults, f)
-	fmt.Printf("  +%5.1fs  %s\n", time.Since(s.start).Seconds(), name)
-	return f
+// mark records a fault; detail goes to the timeline only.
+func (s *schedule) mark(name, detail string) {
+	s.faults = append(s.faults, &fault{name: name, at: time.Now()})
+	fmt.Printf("  +%5.1fs  %s%s\n", time.Since(s.start).Seconds(), name, detail)
 }
 
 func (s *schedule) step(what string, err error) {
@@ -161,7 +160,7 @@ func (s *schedule) killNATS(off, down time.Duration, meta bool) {
 		s.step("find the NATS "+what, fmt.Errorf("%w (meta %q, stream %q)", err, m, sl))
 		return
 	}
-	s.mark(fmt.Sprintf("kill -9 NATS %s %s (meta leader %s, MCP_JOBS leader %s)", what, h, m, sl))
+	s.mark(fmt.Sprintf("kill -9 NATS %s %s", what, h), fmt.Sprintf(" (meta leader %s, MCP_JOBS leader %s)", m, sl))
 	s.step("", s.b.run(s.ctx, "kill", h))
 	s.until(off + down)
 	s.step("restart "+h, s.b.run(s.ctx, "start", h))
@@ -172,7 +171,7 @@ func (s *schedule) killNATS(off, down time.Duration, meta bool) {
 
 func (s *schedule) killWorker(off, down time.Duration, h string) {
 	s.until(off)
-	s.mark("kill -9 worker " + h)
+	s.mark("kill -9 worker "+h, "")
 	s.step("", s.b.run(s.ctx, "kill", h))
 	s.until(off + down)
 	s.step("restart "+h, s.b.startWorker(s.ctx, h))
@@ -180,7 +179,7 @@ func (s *schedule) killWorker(off, down time.Duration, h string) {
 
 func (s *schedule) cutAPI(off, down time.Duration, h string) {
 	s.until(off)
-	s.mark(fmt.Sprintf("cut %s off the bridge for %s", h, down))
+	s.mark(fmt.Sprintf("cut %s off the bridge for %s", h, down), "")
 	s.step("", s.b.run(s.ctx, "link", h, "down"))
 	s.until(off + down)
 	s.step("restore "+h+"'s link", s.b.run(s.ctx, "link", h, "up"))
@@ -188,12 +187,12 @@ func (s *schedule) cutAPI(off, down time.Duration, h string) {
 
 func (s *schedule) scale(off, stay time.Duration, hosts ...string) {
 	s.until(off)
-	s.mark("add workers " + strings.Join(hosts, ", "))
+	s.mark("add workers "+strings.Join(hosts, ", "), "")
 	for _, h := range hosts {
 		s.step("  started "+h, s.b.startWorker(s.ctx, h))
 	}
 	s.until(off + stay)
-	s.mark("remove workers " + strings.Join(hosts, ", ") + " (SIGTERM)")
+	s.mark("remove workers "+strings.Join(hosts, ", "), " (SIGTERM)")
 	for _, h := range hosts {
 		s.step("", s.b.run(s.ctx, "kill", h, "TERM"))
 	}

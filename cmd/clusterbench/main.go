@@ -63,12 +63,12 @@ func runBench(args []string) error {
 	fs.IntVar(&o.syncN, "sync", 6, "closed-loop sync callers during the fault phase")
 	fs.IntVar(&o.asyncN, "async", 2, "async submitters during the fault phase")
 	fs.DurationVar(&o.asyncEvery, "async-every", 100*time.Millisecond, "pause between one submitter's async jobs")
-	fs.DurationVar(&o.clientTimeout, "client-timeout", 20*time.Second, "HTTP client timeout of every call")
-	fs.DurationVar(&o.drain, "drain", 60*time.Second, "how long accepted async jobs may take to finish after the load")
+	fs.DurationVar(&o.clientTimeout, "client-timeout", 40*time.Second, "HTTP client timeout of every call (> MCP_JOB_TIMEOUT and haproxy's server timeout)")
+	fs.DurationVar(&o.drain, "drain", 45*time.Second, "how long accepted async jobs, and those of 504s, may take to finish after the load")
 	fs.DurationVar(&o.tputWindow, "tput", 6*time.Second, "duration of each throughput run")
 	_ = fs.Parse(args)
 	if o.reduced {
-		o.drain, o.tputWindow = 30*time.Second, 4*time.Second
+		o.drain, o.tputWindow = 25*time.Second, 4*time.Second
 	}
 	return bench(context.Background(), o)
 }
@@ -123,7 +123,7 @@ func bench(ctx context.Context, o options) error {
 
 	loadLen := 120 * time.Second
 	if o.reduced {
-		loadLen = 30 * time.Second
+		loadLen = 26 * time.Second
 	}
 	fmt.Printf("\nmixed load for %s: %d sync callers, %d async submitters (one job per %s each); faults:\n",
 		loadLen, o.syncN, o.asyncN, o.asyncEvery)
@@ -135,8 +135,8 @@ func bench(ctx context.Context, o options) error {
 	s := &schedule{ctx: ctx, b: b, start: time.Now()}
 	rec, callers := mixedLoad(ctx, c, o.syncN, o.asyncN, o.asyncEvery, stop, deadline)
 	if o.reduced {
-		s.killNATS(5*time.Second, 4*time.Second, false)
-		s.killWorker(17*time.Second, 4*time.Second, "w1")
+		s.killNATS(4*time.Second, 4*time.Second, false)
+		s.killWorker(15*time.Second, 3*time.Second, "w1")
 	} else {
 		s.killNATS(8*time.Second, 5*time.Second, true)
 		s.killNATS(28*time.Second, 5*time.Second, false)
@@ -150,10 +150,13 @@ func bench(ctx context.Context, o options) error {
 	callers.Wait()
 	dl := time.Now().Add(o.drain)
 	drainBy.Store(&dl)
+	var late map[string]int
+	var followed sync.WaitGroup
+	followed.Go(func() { late = follow504(ctx, c, rec.snapshot(), deadline) })
 	rec.polls.Wait()
 	fmt.Printf("  +%5.1fs  load stopped; every accepted async job followed to its end %.1fs later\n",
 		end.Sub(s.start).Seconds(), time.Since(end).Seconds())
-	late := follow504(ctx, c, rec.snapshot(), deadline)
+	followed.Wait()
 	smp.stop()
 	printBacklog(ctx, c)
 

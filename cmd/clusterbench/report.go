@@ -96,8 +96,8 @@ func (r report) print(late map[string]int) bool {
 				}
 			}
 		}
-		fmt.Printf("  +%5.1fs %-68s %s; until the next step: %d not ok (%s), slowest %s\n",
-			f.at.Sub(r.start).Seconds(), trim(f.name, 68), rec, len(bad), tallyShort(bad), ms(worst))
+		fmt.Printf("  +%5.1fs %-40s %s; answered until the next step: %d not ok (%s), slowest %s\n",
+			f.at.Sub(r.start).Seconds(), trim(f.name, 40), rec, len(bad), tallyShort(bad), ms(worst))
 	}
 	return ok
 }
@@ -134,7 +134,9 @@ func recovery(syncC []*call, f, wEnd time.Time, normal time.Duration) (time.Dura
 		if k.sent.After(wEnd) {
 			break
 		}
-		window = append(window, k)
+		if k.done.Before(wEnd) { // a call the next step hit is that step's
+			window = append(window, k)
+		}
 	}
 	from := 0
 	for i, k := range window {

@@ -104,8 +104,8 @@ defaults
 	mode http
 	timeout connect 1s
 	timeout client 60s
-	# Longer than MCP_JOB_TIMEOUT: a node that answers nothing gets a 504 here.
-	timeout server 15s
+	# Longer than MCP_JOB_TIMEOUT (30s): a node that answers nothing gets a 504 here.
+	timeout server 35s
 	retries 2
 	option redispatch
 frontend api
@@ -147,7 +147,7 @@ host_env() {
 	echo "MCP_STREAM_REPLICAS=3"
 	echo "MCP_ALLOW_PRIVATE_HOSTS=false"
 	echo "MCP_ALLOWED_HOST_CIDRS=$NET.0/24"
-	echo "MCP_JOB_TIMEOUT=${CLUSTER_JOB_TIMEOUT:-10s}"
+	if [[ -n ${CLUSTER_JOB_TIMEOUT:-} ]]; then echo "MCP_JOB_TIMEOUT=$CLUSTER_JOB_TIMEOUT"; fi
 	echo "MCP_DB_MAX_CONNECTIONS=${CLUSTER_DB_BUDGET:-8}"
 	echo "MCP_LOG_LEVEL=${CLUSTER_LOG_LEVEL:-warn}"
 	echo "MCP_NODE_ID=$h"
