@@ -4,9 +4,10 @@ GO            ?= go
 BIN           := bin/mcp-service
 GOLANGCI_VER  := v2.15.0
 GOLANGCI      := .bin/golangci-lint
-PORT          ?= 8001
+# make run PORT=9000 serves on another port (default: MCP_SERVICE_PORT, else 8001).
+PORT          ?= $(or $(MCP_SERVICE_PORT),8001)
 
-.PHONY: all build run test unit lint vet bench soak fuzz clean
+.PHONY: all build run test unit lint vet bench soak fuzz cluster-test clean
 
 all: build
 
@@ -14,7 +15,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/mcp-service
 
 run: build
-	./$(BIN) serve
+	MCP_SERVICE_PORT=$(PORT) ./$(BIN) serve
 
 $(GOLANGCI):
 	GOBIN=$(CURDIR)/.bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VER)
@@ -50,6 +51,13 @@ soak: build
 # fuzz: each fuzz target for FUZZTIME (default 30s); make test runs their seeds.
 fuzz:
 	scripts/fuzz.sh
+
+# cluster-test: the service on simulated hosts (network namespaces, root):
+# 3 NATS at R3, FerretDB, 2 API nodes behind haproxy, 4-6 workers, under load
+# and faults. CLUSTER_REDUCED=1 is the ~1 minute CI variant. See
+# scripts/cluster/README.md.
+cluster-test:
+	scripts/cluster-test.sh
 
 clean:
 	rm -rf bin .bin
