@@ -164,8 +164,10 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if s.d.Observe != nil {
 			s.d.Observe(route, method, status, time.Since(start))
 		}
+		// A 503 is an expected state (Composio not configured, NATS or
+		// storage down, each reported where it happens): not a warning.
 		lvl := slog.LevelDebug
-		if status >= 500 {
+		if status >= 500 && status != http.StatusServiceUnavailable {
 			lvl = slog.LevelWarn
 		}
 		// Never the query string: it may carry OAuth state or user ids only,

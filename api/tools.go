@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -117,6 +118,10 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, errUnavailable("broker_unavailable", "the job status store is unavailable"))
 		return
+	}
+	if st.Lost(time.Now()) {
+		st.Status, st.Code = queue.StatusFailed, "job_lost"
+		st.Error = "no answer was recorded for this read and it can no longer run; it is safe to run it again"
 	}
 	out := map[string]any{"job_id": st.JobID, "status": st.Status, "created_at": st.CreatedAt}
 	if st.FinishedAt != nil {

@@ -36,6 +36,8 @@ var Env = []Var{
 	{"MCP_POOL_SIZE", "4", "maximum open connections per user database, per worker process"},
 	{"MCP_JOB_STREAM_SYNC", "always", "fsync policy of the job stream: always, or a Go duration (opt-out, see README)"},
 	{"MCP_JOB_STATUS_TTL", "24h", "how long job results stay fetchable"},
+	{"MCP_AUDIT_RETENTION", "720h", "audit entries older than this are deleted"},
+	{"MCP_AUDIT_MAX_ENTRIES", "100000", "the audit log keeps at most this many entries, the newest (0 = no count limit)"},
 	{"MCP_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"MCP_STREAM_REPLICAS", "1", "replicas of the job stream and status bucket (3 in a NATS cluster)"},
 	{"MCP_METRICS_ADDR", ":9090", "metrics listen address of a worker process"},
@@ -94,6 +96,8 @@ type Config struct {
 	MaxDeliver     int
 	PprofAddr      string
 	AckWait        time.Duration
+	AuditRetention time.Duration
+	AuditMax       int
 
 	ComposioAPIKey      string
 	ComposioBaseURL     string
@@ -186,6 +190,8 @@ func Load(lookup Lookup) (*Config, error) {
 		MaxDeliver:        atoi("MCP_MAX_DELIVER", 1, 100),
 		PprofAddr:         get("MCP_PPROF_ADDR"),
 		AckWait:           dur("MCP_ACK_WAIT"),
+		AuditRetention:    dur("MCP_AUDIT_RETENTION"),
+		AuditMax:          atoi("MCP_AUDIT_MAX_ENTRIES", 0, 1_000_000_000),
 		ComposioAPIKey:    get("COMPOSIO_API_KEY"),
 		ComposioBaseURL:   get("COMPOSIO_BASE_URL"),
 		ComposioAPIPrefix: get("COMPOSIO_API_PREFIX"),

@@ -33,8 +33,18 @@ type Status struct {
 	Result     json.RawMessage `json:"result,omitempty"` // the reply body: {"result":…,"row_count":…}
 	Error      string          `json:"error,omitempty"`
 	Code       string          `json:"code,omitempty"`
+	Class      string          `json:"class,omitempty"` // "fast" for a synchronous read
 	CreatedAt  time.Time       `json:"created_at"`
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+}
+
+// Lost reports whether a job recorded as queued can no longer finish: a fast
+// job older than the fast stream's MaxAge is neither in the stream nor
+// running (a late run records its end), so its answer was lost, e.g. a reply
+// to an API node cut off from NATS. Replaying a read is harmless: retry it.
+func (s *Status) Lost(now time.Time) bool {
+	return s.Status == StatusQueued && s.Class == messages.Fast.String() &&
+		now.Sub(s.CreatedAt) > DefaultSettings().FastMaxAge+time.Minute
 }
 
 // Terminal reports whether the job has finished.

@@ -183,7 +183,11 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 	if in.NC, err = nats.Connect(natsURL, append(natsOpts, nats.Name("mcp-"+string(mode)+"-"+cfg.NodeID),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectBufSize(-1),
 		nats.Timeout(3*time.Second), nats.PingInterval(5*time.Second), nats.MaxPingsOutstanding(2),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own clean close
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
 			select {
@@ -201,11 +205,13 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 	settings.StatusTTL = cfg.JobStatusTTL
 	settings.MaxDeliver = cfg.MaxDeliver
 	settings.AckWait = cfg.AckWait
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := queue.Setup(sctx, in.JS, settings); err != nil {
+	// A NATS cluster that is still electing its leaders refuses stream
+	// updates for a while: retry, up to a minute, before giving up.
+	if err := setupQueue(ctx, in.JS, settings, log); err != nil {
 		return nil, err
 	}
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
 	if in.Statuses, err = queue.OpenStatuses(sctx, in.JS); err != nil {
 		return nil, err
 	}
@@ -310,7 +316,8 @@ func (in *Instance) startWorker(settings queue.Settings, apps *integrations.Serv
 func (in *Instance) startAPI(apps *integrations.Service) error {
 	cfg := in.Config
 	var err error
-	if in.Audit, err = in.Store.NewAuditor(context.Background(), 64<<20, in.Logger); err != nil {
+	keep := storage.Retention{MaxAge: cfg.AuditRetention, MaxEntries: int64(cfg.AuditMax)}
+	if in.Audit, err = in.Store.NewAuditor(context.Background(), keep, in.Logger); err != nil {
 		return err
 	}
 	in.closers = append(in.closers, in.Audit.Close)
@@ -362,6 +369,25 @@ func (in *Instance) startAPI(apps *integrations.Service) error {
 		}
 	}()
 	return nil
+}
+
+// setupQueue runs queue.Setup, retrying for up to a minute.
+func setupQueue(ctx context.Context, js jetstream.JetStream, s queue.Settings, log *slog.Logger) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := queue.Setup(sctx, js, s)
+		cancel()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("job streams not ready yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // ensureStreams runs queue.Setup again after each reconnect, retrying until

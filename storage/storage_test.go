@@ -78,7 +78,7 @@ func TestDatabasesAreScopedByUser(t *testing.T) {
 func TestAuditorAfterCloseDoesNotPanic(t *testing.T) {
 	t.Parallel()
 	m := open(t)
-	a, err := m.NewAuditor(context.Background(), 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := m.NewAuditor(context.Background(), storage.Retention{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,5 +152,42 @@ func TestUnavailableIsClassified(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("took %s", took)
+	}
+}
+
+// The service enforces the audit log's retention itself, by count and by
+// age, whatever the backend (FerretDB ignores capped collections).
+func TestAuditRetention(t *testing.T) {
+	t.Parallel()
+	m := open(t)
+	ctx := context.Background()
+	a, err := m.NewAuditor(ctx, storage.Retention{MaxEntries: 50, MaxAge: time.Hour, Every: time.Hour},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := "retention-" + t.Name()
+	base := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Millisecond)
+	for i := range 120 {
+		a.Record(storage.AuditEntry{UserID: user, Action: "tool.execute", Target: "t", Outcome: "ok", At: base.Add(time.Duration(i) * time.Second)})
+	}
+	a.Record(storage.AuditEntry{UserID: user, Action: "ancient", At: time.Now().Add(-2 * time.Hour)})
+	a.Close() // writes everything queued: none is lost on a clean shutdown
+	all, err := m.AuditLog(ctx, user, 1000)
+	if err != nil || len(all) != 121 {
+		t.Fatalf("before pruning: %d entries, %v", len(all), err)
+	}
+	n, err := a.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := m.AuditLog(ctx, user, 1000)
+	if len(kept) != 50 || n != 71 || !kept[0].At.Equal(base.Add(119*time.Second)) || !kept[49].At.Equal(base.Add(70*time.Second)) {
+		t.Fatalf("pruned %d, kept %d (newest %v, oldest %v)", n, len(kept), kept[0].At, kept[len(kept)-1].At)
+	}
+	for _, e := range kept {
+		if e.Action == "ancient" {
+			t.Fatal("an entry past MaxAge survived")
+		}
 	}
 }

@@ -117,7 +117,7 @@ func (s *Service) Submit(ctx context.Context, c messages.Class, job *messages.Jo
 		if s.c.Statuses != nil {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			_ = s.c.Statuses.Create(sctx, &queue.Status{JobID: job.JobID, UserID: job.UserID,
-				Kind: job.Kind, Status: queue.StatusQueued, CreatedAt: job.CreatedAt})
+				Kind: job.Kind, Status: queue.StatusQueued, CreatedAt: job.CreatedAt, Class: c.String()})
 			cancel()
 		}
 		return rep, &Error{Code: CodeTimeout, JobID: job.JobID,
