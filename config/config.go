@@ -34,6 +34,7 @@ var Env = []Var{
 	{"MCP_DEFAULT_ROWS", "1000", "row cap when a call sets none"},
 	{"MCP_QUERY_TIMEOUT", "15s", "statement timeout for database queries"},
 	{"MCP_POOL_SIZE", "4", "maximum open connections per user database, per worker process"},
+	{"MCP_DB_MAX_CONNECTIONS", "8", "maximum connections the whole fleet of workers opens to one user database"},
 	{"MCP_JOB_STREAM_SYNC", "always", "fsync policy of the job stream: always, or a Go duration (opt-out, see README)"},
 	{"MCP_JOB_STATUS_TTL", "24h", "how long job results stay fetchable"},
 	{"MCP_AUDIT_RETENTION", "720h", "audit entries older than this are deleted"},
@@ -88,6 +89,7 @@ type Config struct {
 	DefaultRows    int
 	QueryTimeout   time.Duration
 	PoolSize       int
+	DBMaxConns     int
 	StreamSync     string
 	JobStatusTTL   time.Duration
 	LogLevel       string
@@ -182,6 +184,7 @@ func Load(lookup Lookup) (*Config, error) {
 		DefaultRows:       atoi("MCP_DEFAULT_ROWS", 1, 1_000_000),
 		QueryTimeout:      dur("MCP_QUERY_TIMEOUT"),
 		PoolSize:          atoi("MCP_POOL_SIZE", 1, 1000),
+		DBMaxConns:        atoi("MCP_DB_MAX_CONNECTIONS", 1, 10000),
 		StreamSync:        get("MCP_JOB_STREAM_SYNC"),
 		JobStatusTTL:      dur("MCP_JOB_STATUS_TTL"),
 		LogLevel:          get("MCP_LOG_LEVEL"),

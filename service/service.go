@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/openanalyst/mcp-integration-service/api"
+	"github.com/openanalyst/mcp-integration-service/budget"
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/embedded"
@@ -266,7 +267,14 @@ func (in *Instance) startWorker(settings queue.Settings, apps *integrations.Serv
 	opts := connectors.Options{MaxOpen: cfg.PoolSize, IdleTimeout: 5 * time.Minute,
 		StatementTimeout: cfg.QueryTimeout, ConnectTimeout: 5 * time.Second, Dial: policy.Dialer(5 * time.Second)}
 	in.Pools = worker.NewPools(opts, 30*time.Second, 10*time.Minute, in.Logger)
-	dbs := &worker.Databases{Store: in.Store, Ring: in.Ring, Pools: in.Pools, Options: opts,
+	bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	leases, err := budget.Open(bctx, in.JS, cfg.DBMaxConns, cfg.StreamReplicas, "worker-"+cfg.NodeID, in.Logger)
+	if err != nil {
+		return err
+	}
+	in.closers = append(in.closers, leases.Close)
+	dbs := &worker.Databases{Store: in.Store, Ring: in.Ring, Pools: in.Pools, Options: opts, Budget: leases,
 		Limits: worker.Limits{DefaultRows: cfg.DefaultRows, MaxRows: cfg.MaxRows, QueryTimeout: cfg.QueryTimeout}}
 	in.Worker = worker.New(in.NC, in.JS, in.Statuses, worker.Options{Concurrency: cfg.Workers,
 		JobTimeout: cfg.QueryTimeout + 10*time.Second, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL / 2, Logger: in.Logger, AckWait: settings.AckWait,

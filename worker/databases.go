@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/openanalyst/mcp-integration-service/budget"
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/keyring"
 	"github.com/openanalyst/mcp-integration-service/messages"
@@ -29,6 +30,9 @@ type Databases struct {
 	Limits Limits
 	// Options are the pool settings and host policy of every Source.
 	Options connectors.Options
+	// Budget, when set, caps the connections the whole fleet opens to each
+	// database (MCP_DB_MAX_CONNECTIONS): every connection holds a lease.
+	Budget *budget.Budget
 }
 
 // ParamsOf opens a stored record's credentials.
@@ -154,9 +158,14 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 			return nil, &connectors.Error{Kind: connectors.KindAuth,
 				Msg: "stored credentials cannot be decrypted with the configured DB_ENCRYPTION_KEY"}
 		}
-		octx, cancel := context.WithTimeout(ctx, d.Options.ConnectTimeout+time.Second)
+		o := d.Options
+		if d.Budget != nil {
+			o.Dial = d.Budget.Dialer(rec.ID, o.Dial)
+			o.MaxOpen = min(o.MaxOpen, d.Budget.Max())
+		}
+		octx, cancel := context.WithTimeout(ctx, o.ConnectTimeout+time.Second)
 		defer cancel()
-		return drv.Open(octx, p, d.Options)
+		return drv.Open(octx, p, o)
 	})
 	if err != nil {
 		return nil, "", false, connectorOutcome(err, attempt)

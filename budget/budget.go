@@ -1,0 +1,206 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openanalyst/mcp-integration-service/connectors"
+)
+
+// Bucket is the KV bucket of connection leases: key <db_id>.<slot>.
+const Bucket = "MCP_DB_LEASES"
+
+// DefaultTTL is how long a lease lives without a refresh. A worker refreshes
+// its leases every TTL/3; one that cannot (it lost NATS) closes the
+// connections whose leases it may have lost.
+const DefaultTTL = 30 * time.Second
+
+// Budget hands out connection leases for every database, for one worker.
+type Budget struct {
+	kv    jetstream.KeyValue
+	max   int
+	owner string
+	ttl   time.Duration
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	held map[string]*lease // key → lease
+	stop chan struct{}
+	once sync.Once
+}
+
+type lease struct {
+	key  string
+	rev  uint64
+	conn net.Conn // closed when the lease is lost
+}
+
+// Open binds (creating it if needed) the lease bucket. perDB is the most
+// connections the fleet opens to one database; owner names this process in
+// the leases.
+func Open(ctx context.Context, js jetstream.JetStream, perDB, replicas int, owner string, log *slog.Logger) (*Budget, error) {
+	if perDB < 1 {
+		return nil, errors.New("budget: the connection budget must be at least 1")
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket,
+		Description: "connection leases: at most MCP_DB_MAX_CONNECTIONS per user database across the fleet",
+		TTL:         DefaultTTL, History: 1, Replicas: max(replicas, 1), Storage: jetstream.MemoryStorage})
+	if err != nil {
+		return nil, fmt.Errorf("budget: bucket %s: %w", Bucket, err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Budget{kv: kv, max: perDB, owner: owner, ttl: DefaultTTL, log: log, held: map[string]*lease{}, stop: make(chan struct{})}
+	go b.refreshLoop()
+	return b, nil
+}
+
+// Max is the budget per database.
+func (b *Budget) Max() int { return b.max }
+
+// Close stops refreshing. Leases of connections still open expire.
+func (b *Budget) Close() { b.once.Do(func() { close(b.stop) }) }
+
+// retryEvery is how often a dial waiting for a free lease tries again.
+const retryEvery = 25 * time.Millisecond
+
+// acquire takes a free lease of dbID, waiting until ctx ends.
+func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
+	for {
+		for slot := range b.max {
+			key := dbID + "." + strconv.Itoa(slot)
+			rev, err := b.kv.Create(ctx, key, []byte(b.owner))
+			if err == nil {
+				l := &lease{key: key, rev: rev}
+				b.mu.Lock()
+				b.held[key] = l
+				b.mu.Unlock()
+				return l, nil
+			}
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				return nil, &connectors.Error{Kind: connectors.KindUnavailable, Err: err,
+					Msg: "the connection budget cannot be checked: the message broker is unavailable"}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &connectors.Error{Kind: connectors.KindUnavailable, Err: ctx.Err(),
+				Msg: fmt.Sprintf("all %d connections this service may open to the database are in use (MCP_DB_MAX_CONNECTIONS); try again shortly", b.max)}
+		case <-time.After(retryEvery):
+		}
+	}
+}
+
+// release gives a lease back.
+func (b *Budget) release(l *lease) {
+	b.mu.Lock()
+	_, mine := b.held[l.key]
+	delete(b.held, l.key)
+	rev := l.rev
+	b.mu.Unlock()
+	if !mine {
+		return // lost already
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := b.kv.Delete(ctx, l.key, jetstream.LastRevision(rev)); err != nil {
+		b.log.Debug("connection lease not released; it expires", "key", l.key, "err", err)
+	}
+}
+
+// Dialer wraps dial so that every connection to dbID holds a lease from
+// before it is dialled until it is closed.
+func (b *Budget) Dialer(dbID string, dial connectors.DialContextFunc) connectors.DialContextFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		l, err := b.acquire(ctx, dbID)
+		if err != nil {
+			return nil, err
+		}
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			b.release(l)
+			return nil, err
+		}
+		lc := &leasedConn{Conn: c, release: func() { b.release(l) }}
+		b.mu.Lock()
+		l.conn = lc
+		_, held := b.held[l.key]
+		b.mu.Unlock()
+		if !held { // lost while dialling
+			_ = lc.Close()
+			return nil, &connectors.Error{Kind: connectors.KindUnavailable, Msg: "the connection's lease was lost; try again"}
+		}
+		return lc, nil
+	}
+}
+
+// refreshLoop renews every held lease at a third of its TTL. A lease that
+// cannot be renewed may be lost: its connection is closed, so the budget
+// holds even for a worker cut off from NATS.
+func (b *Budget) refreshLoop() {
+	t := time.NewTicker(b.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		b.refresh()
+	}
+}
+
+// refresh renews every held lease once.
+func (b *Budget) refresh() {
+	b.mu.Lock()
+	all := make([]*lease, 0, len(b.held))
+	for _, l := range b.held {
+		all = append(all, l)
+	}
+	b.mu.Unlock()
+	for _, l := range all {
+		ctx, cancel := context.WithTimeout(context.Background(), b.ttl/6)
+		rev, err := b.kv.Update(ctx, l.key, []byte(b.owner), l.rev)
+		cancel()
+		b.mu.Lock()
+		if err == nil {
+			l.rev = rev
+			b.mu.Unlock()
+			continue
+		}
+		delete(b.held, l.key)
+		c := l.conn
+		b.mu.Unlock()
+		b.log.Warn("connection lease lost; closing its connection", "key", l.key, "err", err)
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// releaseLag is how long a closed connection keeps its lease: the server
+// sees the close a moment after the client, and until it has, the old
+// connection still counts on its side (pg_stat_activity).
+const releaseLag = 250 * time.Millisecond
+
+// leasedConn gives its lease back a moment after it is closed.
+type leasedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *leasedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { time.AfterFunc(releaseLag, c.release) })
+	return err
+}

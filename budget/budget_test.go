@@ -1,0 +1,186 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openanalyst/mcp-integration-service/connectors"
+	"github.com/openanalyst/mcp-integration-service/embedded"
+)
+
+// server counts the connections open to it now, and the peak.
+type server struct {
+	addr       string
+	open, peak atomic.Int64
+}
+
+func listen(t *testing.T) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	s := &server{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := s.open.Add(1)
+			for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+			}
+			go func() {
+				_, _ = c.Read(make([]byte, 1)) // until the client closes
+				s.open.Add(-1)
+				_ = c.Close()
+			}()
+		}
+	}()
+	return s
+}
+
+func jetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	ns, err := embedded.StartNATS(t.TempDir(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	nc, err := nats.Connect("", nats.InProcessServer(ns.Server()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	return js
+}
+
+func open(t *testing.T, js jetstream.JetStream, perDB int, owner string) *Budget {
+	t.Helper()
+	b, err := Open(context.Background(), js, perDB, 1, owner, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+var plain connectors.DialContextFunc = (&net.Dialer{}).DialContext
+
+// Four "workers" sharing one budget of 3 never hold more than 3 connections
+// to one database at once, however many dials race; a closed connection's
+// lease goes to the next dial; another database has a budget of its own.
+func TestBudgetAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	js := jetStream(t)
+	srv := listen(t)
+	var workers []*Budget
+	for i := range 4 {
+		workers = append(workers, open(t, js, 3, "w"+string(rune('0'+i))))
+	}
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := workers[i%4].Dialer("db_a", plain)(ctx, "tcp", srv.addr)
+			if err != nil {
+				t.Errorf("dial %d: %v", i, err)
+				return
+			}
+			time.Sleep(30 * time.Millisecond)
+			_ = c.Close()
+			done.Add(1)
+		}()
+	}
+	wg.Wait()
+	if done.Load() != 24 {
+		t.Fatalf("%d of 24 dials got a connection", done.Load())
+	}
+	if p := srv.peak.Load(); p > 3 || p < 1 {
+		t.Fatalf("peak %d connections, budget 3", p)
+	}
+	// Another database is not held back by db_a's leases.
+	var held []net.Conn
+	for range 3 {
+		c, err := workers[0].Dialer("db_a", plain)(context.Background(), "tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := workers[1].Dialer("db_a", plain)(ctx, "tcp", srv.addr); connectors.KindOf(err) != connectors.KindUnavailable {
+		t.Fatalf("a fourth connection to db_a: %v, want a KindUnavailable budget error", err)
+	}
+	c, err := workers[1].Dialer("db_b", plain)(context.Background(), "tcp", srv.addr)
+	if err != nil {
+		t.Fatalf("db_b was held back by db_a: %v", err)
+	}
+	_ = c.Close()
+	for _, c := range held {
+		_ = c.Close()
+	}
+}
+
+// A failed dial gives its lease back at once.
+func TestBudgetFailedDial(t *testing.T) {
+	t.Parallel()
+	b := open(t, jetStream(t), 1, "w")
+	refuse := func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("refused") }
+	for range 3 {
+		if _, err := b.Dialer("db_x", refuse)(context.Background(), "tcp", "x"); err == nil || err.Error() != "refused" {
+			t.Fatalf("dial: %v", err)
+		}
+	}
+	srv := listen(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := b.Dialer("db_x", plain)(ctx, "tcp", srv.addr)
+	if err != nil {
+		t.Fatalf("the lease of a failed dial was kept: %v", err)
+	}
+	_ = c.Close()
+}
+
+// A lease that cannot be renewed (another holder took its key, as after an
+// expiry) closes its connection: the budget holds even then.
+func TestBudgetLostLeaseClosesConnection(t *testing.T) {
+	t.Parallel()
+	js := jetStream(t)
+	b := open(t, js, 1, "w")
+	b.Close() // no background refresh: the test drives it
+	srv := listen(t)
+	c, err := b.Dialer("db_l", plain)(context.Background(), "tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, _ := js.KeyValue(context.Background(), Bucket)
+	if _, err := kv.Put(context.Background(), "db_l.0", []byte("someone else")); err != nil {
+		t.Fatal(err)
+	}
+	b.refresh()
+	deadline := time.Now().Add(3 * time.Second)
+	for srv.open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection of a lost lease stayed open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = c.Close()
+}
