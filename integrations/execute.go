@@ -39,8 +39,8 @@ const callStarted = "started"
 // makes a job redelivered after a worker crash answer 502 instead of running
 // the tool a second time.
 func (s *Service) HandleExecute(ctx context.Context, job *messages.Job, attempt int) worker.Outcome {
-	var pl messages.ExecutePayload
-	if err := job.Decode(&pl); err != nil {
+	pl, err := job.Execute()
+	if err != nil {
 		return worker.Fail("invalid_request", err.Error())
 	}
 	slug := strings.ToUpper(strings.TrimSpace(pl.Action))

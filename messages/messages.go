@@ -137,6 +137,23 @@ type Job struct {
 	// RequestID and Trace travel in headers, for logs and traces.
 	RequestID string `json:"-"`
 	Trace     string `json:"-"`
+
+	execute *ExecutePayload // decoded once, by Execute
+}
+
+// Execute returns the payload of an execute job, decoding it on the first
+// call only: the worker's routing, gating and handler all read it, and the
+// tool's params inside stay undecoded for the connector.
+func (j *Job) Execute() (*ExecutePayload, error) {
+	if j.execute != nil {
+		return j.execute, nil
+	}
+	var pl ExecutePayload
+	if err := j.Decode(&pl); err != nil {
+		return nil, err
+	}
+	j.execute = &pl
+	return j.execute, nil
 }
 
 // ExecutePayload asks a worker to run one tool. It carries ids only: the

@@ -277,7 +277,7 @@ func (in *Instance) startWorker(settings queue.Settings, apps *integrations.Serv
 	dbs := &worker.Databases{Store: in.Store, Ring: in.Ring, Pools: in.Pools, Options: opts, Budget: leases,
 		Limits: worker.Limits{DefaultRows: cfg.DefaultRows, MaxRows: cfg.MaxRows, QueryTimeout: cfg.QueryTimeout}}
 	in.Worker = worker.New(in.NC, in.JS, in.Statuses, worker.Options{Concurrency: cfg.Workers,
-		JobTimeout: cfg.QueryTimeout + 10*time.Second, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL / 2, Logger: in.Logger, AckWait: settings.AckWait,
+		JobTimeout: cfg.QueryTimeout + 10*time.Second, PerDatabase: min(cfg.PoolSize, cfg.DBMaxConns), MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL / 2, Logger: in.Logger, AckWait: settings.AckWait,
 		Observe: in.Metrics.ObserveJob})
 	in.Metrics.GaugeFunc("mcp_worker_inflight_jobs", "Jobs this worker process is running now.", func() float64 { return float64(in.Worker.InFlight()) })
 	in.Metrics.Pools(in.Pools.Stats)

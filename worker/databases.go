@@ -65,10 +65,8 @@ type Executors struct {
 
 // Handle implements Handler.
 func (e Executors) Handle(ctx context.Context, job *messages.Job, attempt int) Outcome {
-	var pl struct {
-		Action string `json:"action"`
-	}
-	if err := json.Unmarshal(job.Payload, &pl); err != nil {
+	pl, err := job.Execute()
+	if err != nil {
 		return Fail("invalid_request", "malformed execute payload")
 	}
 	if _, _, ok := connectors.ParseToolName(pl.Action); ok || e.Apps == nil {
@@ -81,8 +79,8 @@ func (e Executors) Handle(ctx context.Context, job *messages.Job, attempt int) O
 
 // Execute runs one execute job of a database tool.
 func (d *Databases) Execute(ctx context.Context, job *messages.Job, attempt int) Outcome {
-	var pl messages.ExecutePayload
-	if err := job.Decode(&pl); err != nil {
+	pl, err := job.Execute()
+	if err != nil {
 		return Fail("invalid_request", err.Error())
 	}
 	prefix, dbID, ok := connectors.ParseToolName(pl.Action)
@@ -116,7 +114,7 @@ func (d *Databases) Execute(ctx context.Context, job *messages.Job, attempt int)
 	return Outcome{Body: resultBody(res), SideEffects: writes}
 }
 
-func (d *Databases) rows(pl messages.ExecutePayload) int {
+func (d *Databases) rows(pl *messages.ExecutePayload) int {
 	n := pl.MaxRows
 	if n == 0 && len(pl.Params) > 0 {
 		var p struct {

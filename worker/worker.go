@@ -126,6 +126,9 @@ type Options struct {
 	// AckWait is the consumers' AckWait: running jobs report progress at a
 	// third of it, so only a silent worker's jobs are redelivered.
 	AckWait time.Duration
+	// PerDatabase bounds the handlers one database may hold at once (its
+	// pool size); jobs beyond wait without a handler slot. 0: no bound.
+	PerDatabase int
 	// Observe records each handled job (metrics). May be nil.
 	Observe func(kind messages.Kind, outcome string, d time.Duration, attempt int)
 }
@@ -144,6 +147,7 @@ type Worker struct {
 	active   int
 	stopping bool            // the drain began: no new job starts
 	lost     []chan struct{} // one per consumption: signal to bind again
+	gates    gates
 }
 
 // New returns a worker with no handlers.
@@ -163,7 +167,10 @@ func New(nc *nats.Conn, js jetstream.JetStream, statuses *queue.Statuses, o Opti
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Worker{nc: nc, js: js, statuses: statuses, opts: o, log: o.Logger, handlers: map[messages.Kind]Handler{}}
+	w := &Worker{nc: nc, js: js, statuses: statuses, opts: o, log: o.Logger, handlers: map[messages.Kind]Handler{}}
+	w.gates.perDB = o.PerDatabase
+	w.gates.parked = int32(max(4*o.PerDatabase, 16))
+	return w
 }
 
 // Register sets the handler of a job kind.
@@ -292,6 +299,32 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 		return nil, fmt.Errorf("worker: bind consumer %s: %w", kind.ConsumerOf(c), err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		job, derr := messages.DecodeJob(m.Data())
+		g := w.gateOf(job)
+		if g != nil && !g.tryEnter() {
+			// This database already has all the handlers it can use here:
+			// wait without a handler slot, so that its jobs never hold up
+			// those of other databases. Too many waiting: another worker
+			// takes the job.
+			if !g.park() || !w.begin() {
+				_ = m.Nak()
+				return
+			}
+			go func() {
+				defer w.inflight.Done()
+				entered := g.wait(ctx, m, w.opts.AckWait/3)
+				g.unpark()
+				if !entered {
+					_ = m.Nak()
+					return
+				}
+				defer g.leave()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				w.handle(drainCtx, kind, h, m, job, derr)
+			}()
+			return
+		}
 		select {
 		case sem <- struct{}{}:
 		default:
@@ -300,18 +333,20 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 			_ = m.InProgress()
 			sem <- struct{}{}
 		}
-		w.mu.Lock()
-		if w.stopping {
-			w.mu.Unlock()
+		if !w.begin() {
 			<-sem
+			if g != nil {
+				g.leave()
+			}
 			_ = m.Nak() // fetched after the drain began: another worker takes it
 			return
 		}
-		w.inflight.Add(1)
-		w.mu.Unlock()
 		go func() {
 			defer func() { <-sem; w.inflight.Done() }()
-			w.handle(drainCtx, kind, h, m)
+			if g != nil {
+				defer g.leave()
+			}
+			w.handle(drainCtx, kind, h, m, job, derr)
 		}()
 	}, jetstream.PullMaxMessages(max(16, 2*w.opts.Concurrency)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -331,7 +366,18 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 	return cc, nil
 }
 
-func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m jetstream.Msg) {
+// begin counts a job in flight, unless the drain began.
+func (w *Worker) begin() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopping {
+		return false
+	}
+	w.inflight.Add(1)
+	return true
+}
+
+func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m jetstream.Msg, job *messages.Job, derr error) {
 	w.mu.Lock()
 	w.active++
 	w.mu.Unlock()
@@ -350,10 +396,9 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	defer span.End()
 	log := w.log.With("kind", kind, "job_id", hdr.Get(messages.HeaderMsgID), "request_id", hdr.Get(messages.HeaderRequestID))
 
-	job, err := messages.DecodeJob(m.Data())
-	if err != nil {
-		log.Warn("dropping malformed job", "err", err)
-		_ = m.TermWithReason("malformed job: " + err.Error())
+	if derr != nil {
+		log.Warn("dropping malformed job", "err", derr)
+		_ = m.TermWithReason("malformed job: " + derr.Error())
 		return
 	}
 	replyTo := hdr.Get(messages.HeaderReplyTo)
