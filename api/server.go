@@ -49,10 +49,15 @@ type Deps struct {
 	Observe func(route, method string, status int, d time.Duration)
 	// RateLimitPerKey and RateLimitPerUser are requests per minute (0: off).
 	RateLimitPerKey, RateLimitPerUser int
+	// Tokens keeps the MCP tokens of /api/mcp/tokens; nil answers 503.
+	Tokens *storage.Tokens
+	// PublicBase is OAUTH_REDIRECT_BASE, the service's public URL: the base
+	// of a minted token's mcp_url when set.
+	PublicBase string
 	// The other endpoints of the process, mounted here beside /api; any may
-	// be nil. MCPTokens serves /api/mcp/tokens behind the API key.
-	MCP, MCPTokens, UI, Metrics http.Handler
-	Logger                      *slog.Logger
+	// be nil.
+	MCP, UI, Metrics http.Handler
+	Logger           *slog.Logger
 }
 
 // Server is the REST API.
@@ -97,9 +102,9 @@ func New(d Deps) *Server {
 			r.Post("/integrations/connect", s.integrationsConnect)
 			r.Get("/integrations/connected", s.integrationsConnected)
 			r.Post("/integrations/disconnect", s.integrationsDisconnect)
-			if d.MCPTokens != nil {
-				r.Mount("/mcp/tokens", d.MCPTokens)
-			}
+			r.Post("/mcp/tokens", s.tokenCreate)
+			r.Get("/mcp/tokens", s.tokenList)
+			r.Delete("/mcp/tokens/{token_id}", s.tokenRevoke)
 		})
 		r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 			writeError(w, errNotFound("route_not_found", "no such API route"))

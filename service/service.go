@@ -334,7 +334,7 @@ func (in *Instance) startAPI(apps *integrations.Service) error {
 		return err
 	}
 	in.closers = append(in.closers, ts.Close)
-	mcp, err := mcpserver.New(mcpserver.Deps{Tools: ts, DB: in.Store.DB(), NC: in.NC, PublicBase: cfg.OAuthRedirectBase,
+	mcp, err := mcpserver.New(mcpserver.Deps{Tools: ts, Tokens: in.Store.Tokens(), NC: in.NC,
 		RateLimit: cfg.MCPRateLimit, MaxSessions: cfg.MCPMaxSessions, Logger: in.Logger})
 	if err != nil {
 		return err
@@ -344,7 +344,8 @@ func (in *Instance) startAPI(apps *integrations.Service) error {
 		NC: in.NC, JS: in.JS, Policy: in.policy, JobTimeout: cfg.JobTimeout, Logger: in.Logger,
 		Observe: in.Metrics.ObserveRequest, Audit: in.Audit.Record,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerUser: cfg.RateLimitPerUser,
-		MCP: mcp.Handler(), MCPTokens: mcp.TokenRoutes(), UI: web.Handler(), Metrics: in.Metrics.Handler()}
+		Tokens: in.Store.Tokens(), PublicBase: cfg.OAuthRedirectBase,
+		MCP: mcp.Handler(), UI: web.Handler(), Metrics: in.Metrics.Handler()}
 	if apps != nil {
 		deps.Integrations = apps
 	}
