@@ -76,7 +76,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		NATSURL: "nats://n:4222", Host: "127.0.0.1", Port: 0, DataDir: "/tmp/d", EmbeddedNATS: 14222,
 		EmbeddedMongo: 0, Workers: 4096, JobTimeout: time.Minute, NodeID: "node-1_a", AllowPrivate: true,
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("fd00::/8")},
-		MaxRows: 50, DefaultRows: 50, QueryTimeout: 2 * time.Second, PoolSize: 1000, StreamSync: "100ms",
+		MaxRows:      50, DefaultRows: 50, QueryTimeout: 2 * time.Second, PoolSize: 1000, StreamSync: "100ms",
 		JobStatusTTL: time.Hour, LogLevel: "debug", StreamReplicas: 3, MetricsAddr: "127.0.0.1:9091", MaxDeliver: 100,
 		PprofAddr: "127.0.0.1:6060", AckWait: 30 * time.Second, ComposioAPIKey: "ck",
 		ComposioBaseURL: "http://127.0.0.1:1", ComposioAPIPrefix: "/api/v9",
