@@ -21,8 +21,14 @@ const (
 	maxLabel = 200
 )
 
-// tokens is the token store, or a 503 when the node has none.
-func (s *Server) tokens() (*storage.Tokens, error) {
+// tokenStore returns the token store once every check of a call passed
+// (the first refusal otherwise): a 503 when the node has none.
+func (s *Server) tokenStore(checks ...error) (*storage.Tokens, error) {
+	for _, err := range checks {
+		if err != nil {
+			return nil, err
+		}
+	}
 	if s.d.Tokens == nil {
 		return nil, errUnavailable("mcp_tokens_unavailable", "MCP tokens are not available on this node")
 	}
@@ -35,6 +41,26 @@ type createTokenRequest struct {
 	Label      string `json:"label"`
 }
 
+// ttl is the requested lifetime: defaultTokenTTL when unset, at most one year.
+func (req *createTokenRequest) ttl() (time.Duration, error) {
+	if req.TTLSeconds == nil {
+		return defaultTokenTTL, nil
+	}
+	maxSec := int64(maxTokenTTL / time.Second)
+	if *req.TTLSeconds < 1 || *req.TTLSeconds > maxSec {
+		return 0, errBadRequest("invalid_field", "ttl_seconds must be from 1 to %d (one year)", maxSec)
+	}
+	return time.Duration(*req.TTLSeconds) * time.Second, nil
+}
+
+// checkLabel bounds a token's label.
+func checkLabel(label string) error {
+	if len(label) > maxLabel {
+		return errBadRequest("invalid_field", "label is longer than %d characters", maxLabel)
+	}
+	return nil
+}
+
 // tokenCreate is POST /api/mcp/tokens: the token is shown once, here.
 func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 	var req createTokenRequest
@@ -42,25 +68,9 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := requireUser(req.UserID); err != nil {
-		writeError(w, err)
-		return
-	}
-	ttl := defaultTokenTTL
-	if req.TTLSeconds != nil {
-		maxSec := int64(maxTokenTTL / time.Second)
-		if *req.TTLSeconds < 1 || *req.TTLSeconds > maxSec {
-			writeError(w, errBadRequest("invalid_field", "ttl_seconds must be from 1 to %d (one year)", maxSec))
-			return
-		}
-		ttl = time.Duration(*req.TTLSeconds) * time.Second
-	}
 	req.Label = strings.TrimSpace(req.Label)
-	if len(req.Label) > maxLabel {
-		writeError(w, errBadRequest("invalid_field", "label is longer than %d characters", maxLabel))
-		return
-	}
-	ts, err := s.tokens()
+	ttl, ttlErr := req.ttl()
+	ts, err := s.tokenStore(requireUser(req.UserID), ttlErr, checkLabel(req.Label))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -101,11 +111,7 @@ type tokenView struct {
 // tokens themselves.
 func (s *Server) tokenList(w http.ResponseWriter, r *http.Request) {
 	userID := r.URL.Query().Get("user_id")
-	if err := requireUser(userID); err != nil {
-		writeError(w, err)
-		return
-	}
-	ts, err := s.tokens()
+	ts, err := s.tokenStore(requireUser(userID))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -138,16 +144,8 @@ func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 		}
 		userID = body.UserID
 	}
-	if err := requireUser(userID); err != nil {
-		writeError(w, err)
-		return
-	}
 	id := chi.URLParam(r, "token_id")
-	if err := checkID("token_id", id); err != nil {
-		writeError(w, err)
-		return
-	}
-	ts, err := s.tokens()
+	ts, err := s.tokenStore(requireUser(userID), checkID("token_id", id))
 	if err != nil {
 		writeError(w, err)
 		return

@@ -438,10 +438,6 @@ func (in *Instance) ConnectNATS(opts ...nats.Option) (*nats.Conn, error) {
 	return nats.Connect(in.Config.NATSURL, opts...)
 }
 
-// OnClose registers f to run when the instance closes, after the API and the
-// workers have stopped (e.g. a sandbox server started by an Options hook).
-func (in *Instance) OnClose(f func()) { in.closers = append(in.closers, f) }
-
 // Done reports a fatal error of a running part.
 func (in *Instance) Done() <-chan error { return in.runErr }
 

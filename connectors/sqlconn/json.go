@@ -242,19 +242,13 @@ func isJSONNumber(b []byte) bool {
 	case i < n && b[i] == '0':
 		i++
 	case i < n && b[i] >= '1' && b[i] <= '9':
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i = digits(b, i)
 	default:
 		return false
 	}
 	if i < n && b[i] == '.' {
-		i++
-		d := i
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
+		d := i + 1
+		if i = digits(b, d); i == d {
 			return false
 		}
 	}
@@ -264,14 +258,19 @@ func isJSONNumber(b []byte) bool {
 			i++
 		}
 		d := i
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
+		if i = digits(b, i); i == d {
 			return false
 		}
 	}
 	return i == n
+}
+
+// digits returns the index after the run of ASCII digits that starts at i.
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // AppendRow encodes one row with per-column encoders, null where isNull

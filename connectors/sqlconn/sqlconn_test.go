@@ -38,7 +38,7 @@ func TestNumbersAndJSON(t *testing.T) {
 			t.Errorf("%q should be a JSON number", ok)
 		}
 	}
-	for _, bad := range []string{"", "-", "01", "1.", ".5", "+1", "NaN", "Infinity", "1e", "0x10", "1 "} {
+	for _, bad := range []string{"", "-", "01", "1.", "1.e5", ".5", "+1", "NaN", "Infinity", "1e", "1e+", "1.5e-", "0x10", "1 "} {
 		if isJSONNumber([]byte(bad)) {
 			t.Errorf("%q is not a JSON number", bad)
 		}
