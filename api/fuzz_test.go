@@ -34,7 +34,7 @@ func FuzzParseExecute(f *testing.F) {
 	f.Add([]byte(`{"user_id":"user_123","action":"DB_QUERY_db_abc123","params":{"query":"SELECT 1"}}`))
 	f.Add([]byte(`{"user_id":"u","action":"GMAIL_SEND_EMAIL","params":null,"max_rows":5,"async":true}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := ParseExecute(body)
+		req, err := parseExecute(body)
 		if err != nil {
 			if req != nil {
 				t.Fatal("a request and an error")
@@ -63,7 +63,7 @@ func FuzzParseExecute(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
-		back, err := ParseExecute(again)
+		back, err := parseExecute(again)
 		if err != nil {
 			t.Fatalf("round trip of %s refused: %v", again, err)
 		}

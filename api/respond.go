@@ -93,8 +93,21 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, ae.status, errorBody{Success: false, Error: ae.msg, Code: ae.code, JobID: ae.jobID})
 }
 
-// decode reads a JSON body into v: 413 when too large, 400 when malformed.
-func decode(r *http.Request, v any) error { return Decode(r, v, false) }
+// decode reads a JSON object body into v: 413 when too large, 400 when
+// malformed or empty.
+func decode(r *http.Request, v any) error { return decodeBody(r, v, false) }
+
+// decodeBody is decode that allows an empty body when emptyOK.
+func decodeBody(r *http.Request, v any, emptyOK bool) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if emptyOK && len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	return decodeBytes(body, v)
+}
 
 func decodeBytes(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
@@ -130,39 +143,18 @@ func jsonKind(k string) string {
 	return "of another type"
 }
 
-// The helpers below let packages that add routes to the API (MCP tokens)
-// answer exactly like it.
-
-// WriteJSON writes v as a JSON response.
+// WriteJSON writes v as a JSON response, for the MCP endpoint's refusals.
 func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
 
-// WriteError writes err in the error envelope: an error made by this
-// package's constructors keeps its status and code, a storage outage is a
+// WriteError writes err in the error envelope, for the MCP endpoint: an
+// error of this package keeps its status and code, a storage outage is a
 // 503, anything else a 500 without details.
-func WriteError(w http.ResponseWriter, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		err = storageError(err)
-	}
-	writeError(w, err)
-}
+func WriteError(w http.ResponseWriter, err error) { writeError(w, storageError(err)) }
 
-// Fail returns an error that WriteError answers with status and code.
+// Fail returns an error that WriteError answers with status and code, for
+// the MCP endpoint's limits.
 func Fail(status int, code, format string, args ...any) error {
 	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// Decode reads a JSON object body like every API route: 413 when too large,
-// 400 when malformed. An empty body is allowed when emptyOK.
-func Decode(r *http.Request, v any, emptyOK bool) error {
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	if emptyOK && len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	return decodeBytes(body, v)
 }
 
 // readBody reads a request body of at most maxBody bytes: 413 beyond.
@@ -184,6 +176,3 @@ func readBody(r *http.Request) ([]byte, error) {
 	}
 	return body, nil
 }
-
-// RequireUser checks a user_id.
-func RequireUser(userID string) error { return requireUser(userID) }

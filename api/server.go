@@ -49,10 +49,15 @@ type Deps struct {
 	Observe func(route, method string, status int, d time.Duration)
 	// RateLimitPerKey and RateLimitPerUser are requests per minute (0: off).
 	RateLimitPerKey, RateLimitPerUser int
+	// Tokens keeps the MCP tokens of /api/mcp/tokens; nil answers 503.
+	Tokens *storage.Tokens
+	// PublicBase is OAUTH_REDIRECT_BASE, the service's public URL: the base
+	// of a minted token's mcp_url when set.
+	PublicBase string
 	// The other endpoints of the process, mounted here beside /api; any may
-	// be nil. MCPTokens serves /api/mcp/tokens behind the API key.
-	MCP, MCPTokens, UI, Metrics http.Handler
-	Logger                      *slog.Logger
+	// be nil.
+	MCP, UI, Metrics http.Handler
+	Logger           *slog.Logger
 }
 
 // Server is the REST API.
@@ -77,7 +82,7 @@ func New(d Deps) *Server {
 	r.Get("/healthz", s.liveness)
 	r.Get("/readyz", s.readiness)
 	r.Route("/api", func(r chi.Router) {
-		r.Get("/tools/health", s.health)
+		r.Get("/tools/health", s.readiness)
 		r.Method(http.MethodGet, "/openapi.json", OpenAPIHandler())
 		r.With(callbackLimit(d.CallbackPerIPPerMin)).Get("/integrations/callback", s.integrationCallback)
 		r.Group(func(r chi.Router) {
@@ -97,9 +102,9 @@ func New(d Deps) *Server {
 			r.Post("/integrations/connect", s.integrationsConnect)
 			r.Get("/integrations/connected", s.integrationsConnected)
 			r.Post("/integrations/disconnect", s.integrationsDisconnect)
-			if d.MCPTokens != nil {
-				r.Mount("/mcp/tokens", d.MCPTokens)
-			}
+			r.Post("/mcp/tokens", s.tokenCreate)
+			r.Get("/mcp/tokens", s.tokenList)
+			r.Delete("/mcp/tokens/{token_id}", s.tokenRevoke)
 		})
 		r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 			writeError(w, errNotFound("route_not_found", "no such API route"))
@@ -196,6 +201,8 @@ func (s *Server) liveness(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readiness is /readyz and /api/tools/health: 200 when NATS, the job
+// stream and storage answer, else 503 with what is wrong.
 func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
 	h := s.check(r.Context())
 	status := http.StatusOK
@@ -247,15 +254,6 @@ func (s *Server) check(ctx context.Context) healthReport {
 	return h
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	h := s.check(r.Context())
-	status := http.StatusOK
-	if h.Status != "ok" {
-		status = http.StatusServiceUnavailable
-	}
-	writeJSON(w, status, h)
-}
-
 // audit records one audited action; never its parameters or results.
 // Callers pass validated values; a target is still cut to 128 bytes.
 func (s *Server) audit(ctx context.Context, action, userID, target string, status int, start time.Time, jobID string) {
@@ -269,22 +267,10 @@ func (s *Server) audit(ctx context.Context, action, userID, target string, statu
 	if status >= 400 {
 		outcome = "error"
 	}
-	actor := actorOf(ctx)
-	s.d.Audit(storage.AuditEntry{UserID: userID, Actor: actor, Action: action, Target: target, Outcome: outcome,
+	s.d.Audit(storage.AuditEntry{UserID: userID, Actor: actorAPIKey, Action: action, Target: target, Outcome: outcome,
 		Status: status, DurationMS: time.Since(start).Milliseconds(), RequestID: middleware.GetReqID(ctx), JobID: jobID})
 }
 
-type actorKey struct{}
-
-// actorOf is who acts in a request: "api_key" unless WithActor says.
-func actorOf(ctx context.Context) string {
-	if a, ok := ctx.Value(actorKey{}).(string); ok {
-		return a
-	}
-	return "api_key"
-}
-
-// WithActor names who acts in a request's audit entries (e.g. an MCP token).
-func WithActor(ctx context.Context, actor string) context.Context {
-	return context.WithValue(ctx, actorKey{}, actor)
-}
+// actorAPIKey is who acts in every REST request, for the audit log: the API
+// key (an MCP call names its token instead).
+const actorAPIKey = "api_key"

@@ -43,8 +43,8 @@ func (s *Server) toolsList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"tools": list})
 }
 
-// ExecuteRequest is the body of POST /api/tools/execute.
-type ExecuteRequest struct {
+// executeRequest is the body of POST /api/tools/execute.
+type executeRequest struct {
 	UserID  string          `json:"user_id"`
 	Action  string          `json:"action"`
 	Params  json.RawMessage `json:"params"`
@@ -52,10 +52,10 @@ type ExecuteRequest struct {
 	Async   bool            `json:"async"`
 }
 
-// ParseExecute decodes and checks an execute body. Params stay undecoded:
+// parseExecute decodes and checks an execute body. Params stay undecoded:
 // the worker decodes them once.
-func ParseExecute(body []byte) (*ExecuteRequest, error) {
-	var req ExecuteRequest
+func parseExecute(body []byte) (*executeRequest, error) {
+	var req executeRequest
 	if err := decodeBytes(body, &req); err != nil {
 		return nil, err
 	}
@@ -80,13 +80,13 @@ func (s *Server) toolsExecute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req, err := ParseExecute(raw)
+	req, err := parseExecute(raw)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	res, err := s.d.Tools.Execute(r.Context(), tools.Request{UserID: req.UserID, Action: req.Action, Params: req.Params,
-		MaxRows: req.MaxRows, Async: req.Async, Actor: actorOf(r.Context()), RequestID: middleware.GetReqID(r.Context()),
+		MaxRows: req.MaxRows, Async: req.Async, Actor: actorAPIKey, RequestID: middleware.GetReqID(r.Context()),
 		Trace: r.Header.Get("traceparent")})
 	switch {
 	case err != nil:

@@ -105,9 +105,6 @@ func checkID(field, id string) error {
 	return nil
 }
 
-// CheckID is checkID for packages that add routes (MCP token ids).
-func CheckID(field, id string) error { return checkID(field, id) }
-
 // checkSlug checks a provider or db_type: 1 to 64 characters of
 // [A-Za-z0-9_-].
 func checkSlug(field, s string) error {

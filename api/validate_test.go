@@ -68,6 +68,15 @@ func TestBadInputRefusedAtTheEdge(t *testing.T) {
 		{"provider with a slash", "POST", "/api/integrations/disconnect", body(map[string]any{"user_id": "u1", "provider": "gmail/../x"}), 400, "invalid_field"},
 		{"huge integration_id", "POST", "/api/integrations/disconnect", body(map[string]any{"user_id": "u1", "integration_id": huge}), 400, "invalid_field"},
 		{"huge job id", "GET", "/api/jobs/" + long + "?user_id=u1", "", 404, "job_not_found"},
+		{"token without user", "POST", "/api/mcp/tokens", body(map[string]any{"label": "x"}), 400, "missing_field"},
+		{"token ttl of 0", "POST", "/api/mcp/tokens", body(map[string]any{"user_id": "u1", "ttl_seconds": 0}), 400, "invalid_field"},
+		{"token ttl over a year", "POST", "/api/mcp/tokens", body(map[string]any{"user_id": "u1", "ttl_seconds": 31536001}), 400, "invalid_field"},
+		{"token ttl a string", "POST", "/api/mcp/tokens", body(map[string]any{"user_id": "u1", "ttl_seconds": "1"}), 400, "invalid_field"},
+		{"huge token label", "POST", "/api/mcp/tokens", body(map[string]any{"user_id": "u1", "label": long}), 400, "invalid_field"},
+		{"tokens of a long user", "GET", "/api/mcp/tokens?user_id=" + long, "", 400, "invalid_field"},
+		{"huge token_id", "DELETE", "/api/mcp/tokens/" + long + "?user_id=u1", "", 400, "invalid_field"},
+		{"token_id with a dot", "DELETE", "/api/mcp/tokens/tok_a.b", body(map[string]any{"user_id": "u1"}), 400, "invalid_field"},
+		{"revoke without user", "DELETE", "/api/mcp/tokens/tok_a", "", 400, "missing_field"},
 		{"huge field path", "POST", "/api/tools/execute", `{"user_id":"u1","action":"X","max_rows":"` + long + `"}`, 400, "invalid_field"},
 	} {
 		rec := rlCall(t, srv, c.method, c.target, "k", c.body)

@@ -55,7 +55,7 @@ func TestAuditLog(t *testing.T) {
 	if entries[1].Target != "DB_QUERY_"+dbID || entries[1].JobID == "" {
 		t.Fatalf("execute entry lacks target or job id: %+v", entries[1])
 	}
-	raw := shared.In.Store.DB().Collection(storage.CollAudit)
+	raw := shared.Collection(t, storage.CollAudit)
 	n, err := raw.CountDocuments(context.Background(), map[string]any{"$or": []any{
 		map[string]any{"target": map[string]any{"$regex": "row-secret"}},
 		map[string]any{"target": map[string]any{"$regex": "audit-pw"}},

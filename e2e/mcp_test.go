@@ -17,7 +17,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/openanalyst/mcp-integration-service/mcpserver"
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
 	"github.com/openanalyst/mcp-integration-service/storage"
@@ -211,7 +210,7 @@ func TestMCPTokens(t *testing.T) {
 
 	// Only the hash is stored.
 	var docs []bson.M
-	cur, err := b.In.Store.DB().Collection(mcpserver.CollTokens).Find(context.Background(), bson.D{{Key: "user_id", Value: user}})
+	cur, err := b.Collection(t, storage.CollTokens).Find(context.Background(), bson.D{{Key: "user_id", Value: user}})
 	if err != nil || cur.All(context.Background(), &docs) != nil || len(docs) != 2 {
 		t.Fatalf("stored tokens: %v (err %v)", docs, err)
 	}

@@ -60,7 +60,7 @@ func TestRotateKeys(t *testing.T) {
 	newRing, _ := keyring.Parse(newKey)
 	for id, want := range map[string]string{pgID: "rotate-pw-1", mongoID: "mongodb://app:rotate-pw-2@127.0.0.1:27017/app"} {
 		var raw bson.M
-		if err := b.In.Store.DB().Collection("user_databases").FindOne(context.Background(), bson.M{"_id": id}).Decode(&raw); err != nil {
+		if err := b.Collection(t, storage.CollDatabases).FindOne(context.Background(), bson.M{"_id": id}).Decode(&raw); err != nil {
 			t.Fatal(err)
 		}
 		field := storage.FieldPassword

@@ -196,7 +196,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	var raw bson.M
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := b.In.Store.DB().Collection("user_databases").FindOne(ctx, bson.M{"_id": dbID}).Decode(&raw); err != nil {
+	if err := b.Collection(t, storage.CollDatabases).FindOne(ctx, bson.M{"_id": dbID}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	stored, _ := raw["password"].(string)

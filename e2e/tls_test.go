@@ -10,6 +10,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/connectors/tlstest"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
+	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
 // ssl_ca: an invalid one is a 400; a valid one reaches the worker on the
@@ -64,7 +65,7 @@ func TestSSLCA(t *testing.T) {
 	var raw bson.M
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := shared.In.Store.DB().Collection("user_databases").FindOne(ctx, bson.M{"_id": with}).Decode(&raw); err != nil {
+	if err := shared.Collection(t, storage.CollDatabases).FindOne(ctx, bson.M{"_id": with}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	if raw["ssl_ca"] != strings.TrimSpace(cert.PEM) {

@@ -35,25 +35,3 @@ func TestMCPObjectSchema(t *testing.T) {
 		}
 	}
 }
-
-func TestMCPTokenFormat(t *testing.T) {
-	a, err := newToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := newToken()
-	if a == b || !strings.HasPrefix(a, "mcp_") || len(a) != tokenLen || !wellFormed(a) {
-		t.Fatalf("tokens %q %q", a, b)
-	}
-	for _, bad := range []string{"", "mcp_", a + "A", a[:len(a)-1], "xyz_" + a[4:], a[:10] + "+" + a[11:], a[:10] + "=" + a[11:]} {
-		if wellFormed(bad) {
-			t.Errorf("wellFormed(%q)", bad)
-		}
-	}
-	if h := hashToken(a); len(h) != 64 || h == hashToken(b) || strings.Contains(h, a[4:]) {
-		t.Fatalf("hash %q", h)
-	}
-	if id := newTokenID(); !strings.HasPrefix(id, "tok_") || id == newTokenID() {
-		t.Fatalf("token id %q", id)
-	}
-}

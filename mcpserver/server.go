@@ -20,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/openanalyst/mcp-integration-service/api"
+	"github.com/openanalyst/mcp-integration-service/storage"
 	"github.com/openanalyst/mcp-integration-service/tools"
 )
 
@@ -41,7 +42,7 @@ const (
 // by that user's sessions, holding exactly that user's tools.
 type hub struct {
 	tools   *tools.Service
-	tokens  *tokenStore
+	tokens  Verifier
 	lim     *limits
 	log     *slog.Logger
 	handler http.Handler
@@ -64,7 +65,7 @@ type userServer struct {
 
 type ctxKey struct{}
 
-func newHub(ts *tools.Service, tokens *tokenStore, lim *limits, log *slog.Logger) *hub {
+func newHub(ts *tools.Service, tokens Verifier, lim *limits, log *slog.Logger) *hub {
 	h := &hub{tools: ts, tokens: tokens, log: log, users: map[string]*userServer{}, lim: lim}
 	sdkLog := slog.New(minLevel{h: log.Handler(), min: slog.LevelError})
 	mcpHandler := mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
@@ -79,7 +80,7 @@ func newHub(ts *tools.Service, tokens *tokenStore, lim *limits, log *slog.Logger
 	// The SDK binds a session to TokenInfo.UserID, so another user's token
 	// cannot use a session id it learned: put our verdict where it looks.
 	bind := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
-		d, ok := ctx.Value(ctxKey{}).(*tokenDoc)
+		d, ok := ctx.Value(ctxKey{}).(*storage.Token)
 		if !ok {
 			return nil, auth.ErrInvalidToken
 		}
@@ -102,15 +103,15 @@ func (h *hub) authenticate(next http.Handler) http.Handler {
 			unauthorized(w, "", "missing_token", "send the MCP token as Authorization: Bearer <token>")
 			return
 		}
-		d, err := h.tokens.verify(r.Context(), fields[1])
+		d, err := h.tokens.Verify(r.Context(), fields[1])
 		switch {
-		case errors.Is(err, errTokenUnknown):
+		case errors.Is(err, storage.ErrTokenUnknown):
 			unauthorized(w, "invalid_token", "invalid_token", "unknown MCP token")
 			return
-		case errors.Is(err, errTokenExpired):
+		case errors.Is(err, storage.ErrTokenExpired):
 			unauthorized(w, "invalid_token", "token_expired", "this MCP token has expired; mint a new one")
 			return
-		case errors.Is(err, errTokenRevoked):
+		case errors.Is(err, storage.ErrTokenRevoked):
 			unauthorized(w, "invalid_token", "token_revoked", "this MCP token was revoked")
 			return
 		case err != nil:
@@ -162,7 +163,7 @@ func (h *hub) closeAll() {
 // serverFor is the SDK's getServer: the server of the request's user. The
 // SDK calls it for every request, so it must be cheap.
 func (h *hub) serverFor(r *http.Request) *mcp.Server {
-	d, ok := r.Context().Value(ctxKey{}).(*tokenDoc)
+	d, ok := r.Context().Value(ctxKey{}).(*storage.Token)
 	if !ok {
 		return nil
 	}

@@ -349,7 +349,7 @@ func (in *Instance) startAPI(apps *integrations.Service) error {
 		return err
 	}
 	in.closers = append(in.closers, ts.Close)
-	mcp, err := mcpserver.New(mcpserver.Deps{Tools: ts, DB: in.Store.DB(), NC: in.NC, PublicBase: cfg.OAuthRedirectBase,
+	mcp, err := mcpserver.New(mcpserver.Deps{Tools: ts, Tokens: in.Store.Tokens(), NC: in.NC,
 		RateLimit: cfg.MCPRateLimit, MaxSessions: cfg.MCPMaxSessions, Logger: in.Logger})
 	if err != nil {
 		return err
@@ -359,7 +359,8 @@ func (in *Instance) startAPI(apps *integrations.Service) error {
 		NC: in.NC, JS: in.JS, Policy: in.policy, JobTimeout: cfg.JobTimeout, Logger: in.Logger,
 		Observe: in.Metrics.ObserveRequest, Audit: in.Audit.Record,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerUser: cfg.RateLimitPerUser,
-		MCP: mcp.Handler(), MCPTokens: mcp.TokenRoutes(), UI: web.Handler(), Metrics: in.Metrics.Handler()}
+		Tokens: in.Store.Tokens(), PublicBase: cfg.OAuthRedirectBase,
+		MCP: mcp.Handler(), UI: web.Handler(), Metrics: in.Metrics.Handler()}
 	if apps != nil {
 		deps.Integrations = apps
 	}
@@ -470,10 +471,6 @@ func (in *Instance) ConnectNATS(opts ...nats.Option) (*nats.Conn, error) {
 	}
 	return nats.Connect(in.Config.NATSURL, opts...)
 }
-
-// OnClose registers f to run when the instance closes, after the API and the
-// workers have stopped (e.g. a sandbox server started by an Options hook).
-func (in *Instance) OnClose(f func()) { in.closers = append(in.closers, f) }
 
 // Done reports a fatal error of a running part.
 func (in *Instance) Done() <-chan error { return in.runErr }

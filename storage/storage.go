@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -103,6 +104,7 @@ type Mongo struct {
 	db     *mongo.Database
 	dbs    *mongo.Collection
 	ints   *mongo.Collection
+	tokens *Tokens
 	// Timeout bounds each operation, so an unreachable server answers
 	// ErrUnavailable instead of hanging.
 	Timeout time.Duration
@@ -122,6 +124,7 @@ func Open(ctx context.Context, uri, dbName string) (*Mongo, error) {
 	m := &Mongo{client: client, db: client.Database(dbName), Timeout: 5 * time.Second}
 	m.dbs = m.db.Collection(CollDatabases)
 	m.ints = m.db.Collection(CollIntegrations)
+	m.tokens = &Tokens{m: m, coll: m.db.Collection(CollTokens), now: func() time.Time { return time.Now().UTC() }}
 	if err := m.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -133,27 +136,67 @@ func Open(ctx context.Context, uri, dbName string) (*Mongo, error) {
 	return m, nil
 }
 
-// Client exposes the driver client, for packages that keep their own
-// collections in the same database.
-func (m *Mongo) Client() *mongo.Client { return m.client }
-
-// DB exposes the database.
-func (m *Mongo) DB() *mongo.Database { return m.db }
-
 // Close disconnects.
 func (m *Mongo) Close(ctx context.Context) error { return m.client.Disconnect(ctx) }
 
+// index is one index the service needs.
+type index struct {
+	coll   *mongo.Collection
+	keys   bson.D
+	unique bool
+}
+
+// ensureIndexes creates the indexes that do not exist yet, and only those:
+// asking the embedded FerretDB to create an index that already exists, as
+// every restart on an existing data dir would, panics inside it and fails
+// the request.
 func (m *Mongo) ensureIndexes(ctx context.Context) error {
 	ctx, cancel := m.ctx(ctx)
 	defer cancel()
-	for _, c := range []*mongo.Collection{m.dbs, m.ints} {
-		_, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}}})
-		if err != nil {
-			return m.wrap("create index on "+c.Name(), err)
+	userID := bson.D{{Key: "user_id", Value: 1}}
+	want := []index{
+		{coll: m.dbs, keys: userID},
+		{coll: m.ints, keys: userID},
+		{coll: m.ints, keys: bson.D{{Key: "user_id", Value: 1}, {Key: "provider", Value: 1}}},
+		{coll: m.tokens.coll, keys: userID},
+		{coll: m.tokens.coll, keys: bson.D{{Key: "hash", Value: 1}}, unique: true},
+	}
+	have := map[string]bool{} // collection "/" index name
+	listed := map[string]bool{}
+	for _, ix := range want {
+		coll := ix.coll.Name()
+		if !listed[coll] {
+			specs, err := ix.coll.Indexes().ListSpecifications(ctx)
+			if err != nil {
+				return m.wrap("list indexes of "+coll, err)
+			}
+			for _, sp := range specs {
+				have[coll+"/"+sp.Name] = true
+			}
+			listed[coll] = true
+		}
+		name := indexName(ix.keys)
+		if have[coll+"/"+name] {
+			continue
+		}
+		opts := options.Index().SetName(name)
+		if ix.unique {
+			opts.SetUnique(true)
+		}
+		if _, err := ix.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: opts}); err != nil {
+			return m.wrap("create index "+name+" on "+coll, err)
 		}
 	}
-	_, err := m.ints.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "provider", Value: 1}}})
-	return m.wrap("create index on integrations", err)
+	return nil
+}
+
+// indexName is the name MongoDB gives an index by default: user_id_1_provider_1.
+func indexName(keys bson.D) string {
+	parts := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		parts = append(parts, k.Key, fmt.Sprint(k.Value))
+	}
+	return strings.Join(parts, "_")
 }
 
 func (m *Mongo) ctx(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -41,7 +41,7 @@ func open(t *testing.T) *storage.Mongo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = m.DB().Drop(context.Background()); _ = m.Close(context.Background()) })
+	t.Cleanup(func() { _ = m.RawDB().Drop(context.Background()); _ = m.Close(context.Background()) })
 	return m
 }
 
@@ -112,7 +112,7 @@ func TestRotateCredentials(t *testing.T) {
 		t.Fatalf("second run is not a no-op: %+v %v", res, err)
 	}
 	var raw bson.M
-	_ = m.DB().Collection(storage.CollDatabases).FindOne(ctx, bson.M{"_id": "db_r"}).Decode(&raw)
+	_ = m.RawDB().Collection(storage.CollDatabases).FindOne(ctx, bson.M{"_id": "db_r"}).Decode(&raw)
 	tok = raw["password"].(string)
 	rec := &storage.Database{ID: "db_r", UserID: "u"}
 	if !ring.IsCurrent(storage.CredentialBinding(rec, storage.FieldPassword), tok) {

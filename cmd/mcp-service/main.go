@@ -4,12 +4,14 @@
 //	mcp-service api       the API node only, against external NATS and MongoDB
 //	mcp-service worker    a worker process only; run as many as needed
 //	mcp-service rotate-keys  re-encrypt stored credentials with the first key
+//	mcp-service nats      only the embedded NATS server, for local split-mode setups
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/signal"
@@ -26,8 +28,12 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-func usage() {
-	fmt.Fprint(os.Stderr, `usage: mcp-service [serve|api|worker|rotate-keys] [flags]
+func usage() { printUsage(os.Stderr) }
+
+// printUsage lists the commands and every environment variable, with its
+// default when it has one (an empty default's help says what unset means).
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `usage: mcp-service [serve|api|worker|rotate-keys|nats|help] [flags]
 
   serve        API, workers and, when NATS_URL / MONGODB_URI are unset, embedded
                NATS and FerretDB under MCP_DATA_DIR (default)
@@ -40,7 +46,11 @@ func usage() {
 Environment variables:
 `)
 	for _, v := range config.Env {
-		fmt.Fprintf(os.Stderr, "  %-28s %s (default %q)\n", v.Name, v.Help, v.Default)
+		if v.Default == "" {
+			fmt.Fprintf(w, "  %-28s %s\n", v.Name, v.Help)
+			continue
+		}
+		fmt.Fprintf(w, "  %-28s %s (default %q)\n", v.Name, v.Help, v.Default)
 	}
 }
 

@@ -39,7 +39,7 @@ func (s *Source) Close() { s.pool.Close() }
 
 // Run executes one tool.
 func (s *Source) Run(ctx context.Context, tool string, params json.RawMessage, lim connectors.Limits) (*connectors.Result, error) {
-	return sqlconn.Run(ctx, engine{s}, sqlconn.Postgres, s.writes, tool, params, lim)
+	return sqlconn.Run(ctx, engine{s}, s.writes, tool, params, lim)
 }
 
 // engine adapts a Source to sqlconn.Engine.

@@ -47,20 +47,20 @@ func TablesResult(ts []Table, maxRows int) *connectors.Result {
 			truncated = true
 			break
 		}
-		w.BeginRow()
-		w.Col(0)
+		w.beginRow()
+		w.col(0)
 		w.Buf = AppendString(w.Buf, t.Schema)
-		w.Col(1)
+		w.col(1)
 		w.Buf = AppendString(w.Buf, t.Name)
-		w.Col(2)
+		w.col(2)
 		w.Buf = AppendString(w.Buf, t.Type)
-		w.Col(3)
+		w.col(3)
 		if t.RowEstimate == nil {
 			w.Buf = AppendNull(w.Buf)
 		} else {
 			w.Buf = strconv.AppendInt(w.Buf, *t.RowEstimate, 10)
 		}
-		w.EndRow()
+		w.endRow()
 	}
 	n := w.Rows()
 	return &connectors.Result{Body: w.Finish(), RowCount: n, Rows: true, Truncated: truncated}
@@ -71,20 +71,20 @@ func TablesResult(ts []Table, maxRows int) *connectors.Result {
 func ColumnsResult(cs []Column) *connectors.Result {
 	w := NewRowWriter([]string{"column", "type", "nullable", "default", "primary_key", "foreign_key"})
 	for _, c := range cs {
-		w.BeginRow()
-		w.Col(0)
+		w.beginRow()
+		w.col(0)
 		w.Buf = AppendString(w.Buf, c.Name)
-		w.Col(1)
+		w.col(1)
 		w.Buf = AppendString(w.Buf, c.Type)
-		w.Col(2)
+		w.col(2)
 		w.Buf = AppendBool(w.Buf, c.Nullable)
-		w.Col(3)
+		w.col(3)
 		w.Buf = appendOptString(w.Buf, c.Default)
-		w.Col(4)
+		w.col(4)
 		w.Buf = AppendBool(w.Buf, c.PrimaryKey)
-		w.Col(5)
+		w.col(5)
 		w.Buf = appendOptString(w.Buf, c.ForeignKey)
-		w.EndRow()
+		w.endRow()
 	}
 	n := w.Rows()
 	return &connectors.Result{Body: w.Finish(), RowCount: n, Rows: true}

@@ -56,10 +56,10 @@ func NewRowWriter(names []string) *RowWriter {
 	return w
 }
 
-// Grow makes room for n more bytes, doubling the buffer when it must grow,
+// grow makes room for n more bytes, doubling the buffer when it must grow,
 // so that large results are copied a few times rather than at every 25%
 // step of append's growth.
-func (w *RowWriter) Grow(n int) {
+func (w *RowWriter) grow(n int) {
 	if cap(w.Buf)-len(w.Buf) >= n {
 		return
 	}
@@ -68,29 +68,29 @@ func (w *RowWriter) Grow(n int) {
 	w.Buf = nb
 }
 
-// BeginRow opens the next row object.
-func (w *RowWriter) BeginRow() {
+// beginRow opens the next row object.
+func (w *RowWriter) beginRow() {
 	if w.rows > 0 {
 		w.Buf = append(w.Buf, ',')
 	}
 	w.Buf = append(w.Buf, '{')
 }
 
-// Col writes the key of column i; the caller appends its value next.
-func (w *RowWriter) Col(i int) { w.Buf = append(w.Buf, w.keys[i]...) }
+// col writes the key of column i; the caller appends its value next.
+func (w *RowWriter) col(i int) { w.Buf = append(w.Buf, w.keys[i]...) }
 
-// EndRow closes the row object.
-func (w *RowWriter) EndRow() {
+// endRow closes the row object.
+func (w *RowWriter) endRow() {
 	w.Buf = append(w.Buf, '}')
 	w.rows++
 }
 
-// Mark returns the current length, for Reset to undo a partly written row.
-func (w *RowWriter) Mark() int { return len(w.Buf) }
+// mark returns the current length, for reset to undo a partly written row.
+func (w *RowWriter) mark() int { return len(w.Buf) }
 
-// Reset drops everything written after mark, e.g. a row that overflowed
+// reset drops everything written after mark, e.g. a row that overflowed
 // MaxBodyBytes.
-func (w *RowWriter) Reset(mark int, rowsBefore int) {
+func (w *RowWriter) reset(mark int, rowsBefore int) {
 	w.Buf = w.Buf[:mark]
 	w.rows = rowsBefore
 }
@@ -98,8 +98,8 @@ func (w *RowWriter) Reset(mark int, rowsBefore int) {
 // Rows is the number of complete rows written.
 func (w *RowWriter) Rows() int { return w.rows }
 
-// Full reports whether the output passed MaxBodyBytes.
-func (w *RowWriter) Full() bool { return len(w.Buf) > MaxBodyBytes }
+// full reports whether the output passed MaxBodyBytes.
+func (w *RowWriter) full() bool { return len(w.Buf) > MaxBodyBytes }
 
 // Finish closes the array and returns the encoded bytes, an exactly sized
 // copy; the writer's buffer goes back to the pool and w must not be used
@@ -216,7 +216,7 @@ func AppendFloat(dst []byte, f float64, bits int) []byte {
 // number when it is one (e.g. "42", "-1.5e-07"); anything else, such as
 // "NaN" or "Infinity", becomes a JSON string.
 func AppendNumber(dst, text []byte) []byte {
-	if IsJSONNumber(text) {
+	if isJSONNumber(text) {
 		return append(dst, text...)
 	}
 	return AppendString(dst, text)
@@ -232,8 +232,8 @@ func AppendJSON(dst, raw []byte) []byte {
 	return bb.Bytes()
 }
 
-// IsJSONNumber reports whether b is a number in JSON's grammar.
-func IsJSONNumber(b []byte) bool {
+// isJSONNumber reports whether b is a number in JSON's grammar.
+func isJSONNumber(b []byte) bool {
 	i, n := 0, len(b)
 	if i < n && b[i] == '-' {
 		i++
@@ -242,19 +242,13 @@ func IsJSONNumber(b []byte) bool {
 	case i < n && b[i] == '0':
 		i++
 	case i < n && b[i] >= '1' && b[i] <= '9':
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i = digits(b, i)
 	default:
 		return false
 	}
 	if i < n && b[i] == '.' {
-		i++
-		d := i
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
+		d := i + 1
+		if i = digits(b, d); i == d {
 			return false
 		}
 	}
@@ -264,14 +258,19 @@ func IsJSONNumber(b []byte) bool {
 			i++
 		}
 		d := i
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
+		if i = digits(b, i); i == d {
 			return false
 		}
 	}
 	return i == n
+}
+
+// digits returns the index after the run of ASCII digits that starts at i.
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // AppendRow encodes one row with per-column encoders, null where isNull
@@ -279,20 +278,20 @@ func IsJSONNumber(b []byte) bool {
 // and AppendRow reports false: the result is then truncated before it.
 // sizeHint is the expected encoded size of the row.
 func AppendRow[V any, E ~func([]byte, V) []byte](w *RowWriter, vals []V, isNull func(V) bool, encs []E, sizeHint int) bool {
-	w.Grow(sizeHint)
-	mark, n := w.Mark(), w.Rows()
-	w.BeginRow()
+	w.grow(sizeHint)
+	mark, n := w.mark(), w.Rows()
+	w.beginRow()
 	for i, v := range vals {
-		w.Col(i)
+		w.col(i)
 		if isNull(v) {
 			w.Buf = AppendNull(w.Buf)
 		} else {
 			w.Buf = encs[i](w.Buf, v)
 		}
 	}
-	w.EndRow()
-	if w.Full() {
-		w.Reset(mark, n)
+	w.endRow()
+	if w.full() {
+		w.reset(mark, n)
 		return false
 	}
 	return true

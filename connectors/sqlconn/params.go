@@ -9,11 +9,11 @@ import (
 	"github.com/openanalyst/mcp-integration-service/connectors"
 )
 
-// DefaultMaxRows caps rows when the caller passed no row limit at all.
-const DefaultMaxRows = 1000
+// defaultMaxRows caps rows when the caller passed no row limit at all.
+const defaultMaxRows = 1000
 
-// QueryParams are the params of DB_QUERY.
-type QueryParams struct {
+// queryParams are the params of DB_QUERY.
+type queryParams struct {
 	Query   string
 	MaxRows int // 0 when the caller did not ask for a limit
 }
@@ -53,39 +53,39 @@ func stringParam(m map[string]json.RawMessage, name string) (string, error) {
 	return s, nil
 }
 
-// DecodeQuery decodes and checks DB_QUERY params.
-func DecodeQuery(raw json.RawMessage) (QueryParams, error) {
+// decodeQuery decodes and checks DB_QUERY params.
+func decodeQuery(raw json.RawMessage) (queryParams, error) {
 	m, err := decodeObject(raw)
 	if err != nil {
-		return QueryParams{}, err
+		return queryParams{}, err
 	}
 	q, err := stringParam(m, "query")
 	if err != nil {
-		return QueryParams{}, err
+		return queryParams{}, err
 	}
 	if strings.TrimSpace(q) == "" {
-		return QueryParams{}, connectors.Errorf(connectors.KindInput, "param \"query\" is required: one SQL statement")
+		return queryParams{}, connectors.Errorf(connectors.KindInput, "param \"query\" is required: one SQL statement")
 	}
 	if strings.ContainsRune(q, 0) {
-		return QueryParams{}, connectors.Errorf(connectors.KindInput, "param \"query\" may not contain NUL characters")
+		return queryParams{}, connectors.Errorf(connectors.KindInput, "param \"query\" may not contain NUL characters")
 	}
-	p := QueryParams{Query: q}
+	p := queryParams{Query: q}
 	if v, ok := m["max_rows"]; ok && string(v) != "null" {
 		s := strings.Trim(string(v), `"`)
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			return QueryParams{}, connectors.Errorf(connectors.KindInput, "param \"max_rows\" must be a positive integer")
+			return queryParams{}, connectors.Errorf(connectors.KindInput, "param \"max_rows\" must be a positive integer")
 		}
 		if n < 1 {
-			return QueryParams{}, connectors.Errorf(connectors.KindInput, "param \"max_rows\" must be at least 1")
+			return queryParams{}, connectors.Errorf(connectors.KindInput, "param \"max_rows\" must be at least 1")
 		}
 		p.MaxRows = n
 	}
 	return p, nil
 }
 
-// DecodeList decodes DB_LIST_TABLES params.
-func DecodeList(raw json.RawMessage) (ListParams, error) {
+// decodeList decodes DB_LIST_TABLES params.
+func decodeList(raw json.RawMessage) (ListParams, error) {
 	m, err := decodeObject(raw)
 	if err != nil {
 		return ListParams{}, err
@@ -94,8 +94,8 @@ func DecodeList(raw json.RawMessage) (ListParams, error) {
 	return ListParams{Schema: strings.TrimSpace(s)}, err
 }
 
-// DecodeDescribe decodes and checks DB_DESCRIBE params.
-func DecodeDescribe(raw json.RawMessage) (DescribeParams, error) {
+// decodeDescribe decodes and checks DB_DESCRIBE params.
+func decodeDescribe(raw json.RawMessage) (DescribeParams, error) {
 	m, err := decodeObject(raw)
 	if err != nil {
 		return DescribeParams{}, err
@@ -115,12 +115,12 @@ func DecodeDescribe(raw json.RawMessage) (DescribeParams, error) {
 	return DescribeParams{Table: t, Schema: s}, nil
 }
 
-// RowCap is the number of rows a call may return: the caller's limit, lowered
+// rowCap is the number of rows a call may return: the caller's limit, lowered
 // by the params' max_rows when that is smaller.
-func RowCap(lim connectors.Limits, requested int) int {
+func rowCap(lim connectors.Limits, requested int) int {
 	n := lim.MaxRows
 	if n <= 0 {
-		n = DefaultMaxRows
+		n = defaultMaxRows
 	}
 	if requested > 0 && requested < n {
 		n = requested

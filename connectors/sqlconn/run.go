@@ -23,7 +23,7 @@ type Engine interface {
 // Run is the Source.Run of every SQL connector: it applies the call's
 // deadline, decodes the tool's params, checks a read-only statement, caps the
 // rows and hands the call to the engine.
-func Run(ctx context.Context, e Engine, d Dialect, writes bool, tool string, params json.RawMessage, lim connectors.Limits) (*connectors.Result, error) {
+func Run(ctx context.Context, e Engine, writes bool, tool string, params json.RawMessage, lim connectors.Limits) (*connectors.Result, error) {
 	if lim.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, lim.Timeout)
@@ -31,7 +31,7 @@ func Run(ctx context.Context, e Engine, d Dialect, writes bool, tool string, par
 	}
 	switch tool {
 	case ToolQuery:
-		qp, err := DecodeQuery(params)
+		qp, err := decodeQuery(params)
 		if err != nil {
 			return nil, err
 		}
@@ -40,15 +40,15 @@ func Run(ctx context.Context, e Engine, d Dialect, writes bool, tool string, par
 				return nil, err
 			}
 		}
-		return e.Query(ctx, qp.Query, RowCap(lim, qp.MaxRows))
+		return e.Query(ctx, qp.Query, rowCap(lim, qp.MaxRows))
 	case ToolListTables:
-		lp, err := DecodeList(params)
+		lp, err := decodeList(params)
 		if err != nil {
 			return nil, err
 		}
-		return e.ListTables(ctx, lp, RowCap(lim, 0))
+		return e.ListTables(ctx, lp, rowCap(lim, 0))
 	case ToolDescribe:
-		dp, err := DecodeDescribe(params)
+		dp, err := decodeDescribe(params)
 		if err != nil {
 			return nil, err
 		}

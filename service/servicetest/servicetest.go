@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/keyring"
 	"github.com/openanalyst/mcp-integration-service/service"
@@ -80,6 +83,19 @@ func (b *Bundle) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = b.In.Shutdown(ctx)
+}
+
+// Collection opens a collection of the service's own database directly,
+// for tests that inspect stored documents raw (encrypted credentials, token
+// hashes, audit entries). The client closes when the test ends.
+func (b *Bundle) Collection(t testing.TB, name string) *mongo.Collection {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(b.In.StorageURI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c.Database(b.In.Config.MongoDBName).Collection(name)
 }
 
 // User returns a user id unique to this test run.

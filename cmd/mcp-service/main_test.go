@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/openanalyst/mcp-integration-service/config"
+)
+
+// The usage names every command, and every variable once, with at most one
+// default.
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	printUsage(&buf)
+	out := buf.String()
+	first, _, _ := strings.Cut(out, "\n")
+	for _, cmd := range []string{"serve", "api", "worker", "rotate-keys", "nats", "help"} {
+		if !strings.Contains(first, cmd) {
+			t.Errorf("usage line %q lacks %s", first, cmd)
+		}
+	}
+	for _, v := range config.Env {
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == v.Name {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Errorf("%s is not listed", v.Name)
+			continue
+		}
+		if n := strings.Count(line, "default"); n > 1 {
+			t.Errorf("%s shows %d defaults: %s", v.Name, n, line)
+		}
+		if v.Default != "" && !strings.Contains(line, `(default "`+v.Default+`")`) {
+			t.Errorf("%s does not show its default %q: %s", v.Name, v.Default, line)
+		}
+		if strings.Contains(line, `(default "")`) {
+			t.Errorf("%s shows an empty default: %s", v.Name, line)
+		}
+	}
+}
