@@ -33,7 +33,8 @@ func TestLoadDefaults(t *testing.T) {
 	want := &config.Config{
 		MongoDBName: "mcp_integrations", Host: "0.0.0.0", Port: 8001, DataDir: "./data",
 		EmbeddedNATS: config.NoListener, EmbeddedMongo: config.NoListener, Workers: 16, JobTimeout: 30 * time.Second,
-		AllowPrivate: true, MaxRows: 10000, DefaultRows: 1000, QueryTimeout: 15 * time.Second, PoolSize: 4,
+		AllowPrivate: true, MaxRows: 10000, DefaultRows: 1000, QueryTimeout: 15 * time.Second, PoolSize: 4, DBMaxConns: 8,
+		AuditRetention: 720 * time.Hour, AuditMax: 100000,
 		StreamSync: "always", JobStatusTTL: 24 * time.Hour, LogLevel: "info", StreamReplicas: 1, MetricsAddr: ":9090",
 		MaxDeliver: 5, AckWait: 10 * time.Second, ComposioBaseURL: "https://backend.composio.dev",
 		ComposioAPIPrefix: "/api/v3", ComposioAuthConfigs: map[string]string{}, OAuthStateTTL: 15 * time.Minute,
@@ -66,7 +67,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		"OAUTH_ALLOWED_REDIRECTS": "https://a.example/, ,https://b.example", "OAUTH_STATE_KEY": "sk",
 		"OAUTH_STATE_TTL": "5m", "COMPOSIO_TOOLS_CACHE_TTL": "1s", "RATE_LIMIT_PER_KEY": "1000000",
 		"RATE_LIMIT_PER_USER": "7", "MCP_RATE_LIMIT_PER_TOKEN": "8", "MCP_MAX_SESSIONS_PER_TOKEN": "10000",
-		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318", "MCP_DB_MAX_CONNECTIONS": "3",
+		"MCP_AUDIT_RETENTION": "48h", "MCP_AUDIT_MAX_ENTRIES": "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +79,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		EmbeddedMongo: 0, Workers: 4096, JobTimeout: time.Minute, NodeID: "node-1_a", AllowPrivate: true,
 		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("fd00::/8")},
 		MaxRows:      50, DefaultRows: 50, QueryTimeout: 2 * time.Second, PoolSize: 1000, StreamSync: "100ms",
+		DBMaxConns: 3, AuditRetention: 48 * time.Hour, AuditMax: 0,
 		JobStatusTTL: time.Hour, LogLevel: "debug", StreamReplicas: 3, MetricsAddr: "127.0.0.1:9091", MaxDeliver: 100,
 		PprofAddr: "127.0.0.1:6060", AckWait: 30 * time.Second, ComposioAPIKey: "ck",
 		ComposioBaseURL: "http://127.0.0.1:1", ComposioAPIPrefix: "/api/v9",

@@ -18,15 +18,13 @@ import (
 type gate struct {
 	slots   chan struct{}
 	waiting atomic.Int32
-	maxWait int32
 }
 
 // gates are the worker's gates, one per database it has seen.
 type gates struct {
-	mu     sync.Mutex
-	byDB   map[string]*gate
-	perDB  int
-	parked int32
+	mu    sync.Mutex
+	byDB  map[string]*gate
+	perDB int
 }
 
 // gateOf returns the gate of a job's database, or nil for a job that is not
@@ -54,7 +52,7 @@ func (w *Worker) gateOf(job *messages.Job) *gate {
 		if len(gs.byDB) >= maxGates {
 			gs.sweep()
 		}
-		g = &gate{slots: make(chan struct{}, gs.perDB), maxWait: gs.parked}
+		g = &gate{slots: make(chan struct{}, gs.perDB)}
 		gs.byDB[dbID] = g
 	}
 	return g
@@ -83,14 +81,10 @@ func (g *gate) tryEnter() bool {
 
 func (g *gate) leave() { <-g.slots }
 
-// park counts a job waiting at the gate, unless too many already are.
-func (g *gate) park() bool {
-	if g.waiting.Add(1) > g.maxWait {
-		g.waiting.Add(-1)
-		return false
-	}
-	return true
-}
+// park counts a job waiting at the gate. Jobs waiting are bounded by the
+// consumer's MaxAckPending; none is refused here (a refusal would count
+// against the job's MaxDeliver).
+func (g *gate) park() { g.waiting.Add(1) }
 
 func (g *gate) unpark() { g.waiting.Add(-1) }
 

@@ -169,7 +169,6 @@ func New(nc *nats.Conn, js jetstream.JetStream, statuses *queue.Statuses, o Opti
 	}
 	w := &Worker{nc: nc, js: js, statuses: statuses, opts: o, log: o.Logger, handlers: map[messages.Kind]Handler{}}
 	w.gates.perDB = o.PerDatabase
-	w.gates.parked = int32(max(4*o.PerDatabase, 16))
 	return w
 }
 
@@ -304,12 +303,12 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 		if g != nil && !g.tryEnter() {
 			// This database already has all the handlers it can use here:
 			// wait without a handler slot, so that its jobs never hold up
-			// those of other databases. Too many waiting: another worker
-			// takes the job.
-			if !g.park() || !w.begin() {
-				_ = m.Nak()
+			// those of other databases.
+			if !w.begin() {
+				_ = m.Nak() // fetched after the drain began: another worker takes it
 				return
 			}
+			g.park()
 			go func() {
 				defer w.inflight.Done()
 				entered := g.wait(ctx, m, w.opts.AckWait/3)
