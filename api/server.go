@@ -97,6 +97,7 @@ func New(d Deps) *Server {
 			r.Post("/integrations/connect", s.integrationsConnect)
 			r.Get("/integrations/connected", s.integrationsConnected)
 			r.Post("/integrations/disconnect", s.integrationsDisconnect)
+			r.Post("/integrations/{integration_id}/refresh", s.integrationsRefresh)
 			if d.MCPTokens != nil {
 				r.Mount("/mcp/tokens", d.MCPTokens)
 			}
