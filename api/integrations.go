@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
@@ -26,8 +27,13 @@ type Integrations interface {
 	// Connect starts an OAuth flow: it records a pending integration and
 	// returns the page the user must open.
 	Connect(ctx context.Context, userID, provider, redirectURL string) (*ConnectStarted, error)
-	// Connected lists the user's active integrations.
+	// Connected lists the user's connections: the active ones, and those
+	// Composio has reported expired, revoked, disabled or failed since.
 	Connected(ctx context.Context, userID string) ([]ConnectedIntegration, error)
+	// Refresh asks Composio for one connection's status now and records it.
+	// changed reports a new status. Unknown and other users' integrations
+	// are a 404.
+	Refresh(ctx context.Context, userID, integrationID string) (out *ConnectedIntegration, changed bool, err error)
 	// Disconnect removes one integration (by id) or every integration of a
 	// provider (by provider), at Composio and here, and returns the ids
 	// removed. Unknown and other users' integrations are a 404.
@@ -67,6 +73,10 @@ type ConnectedIntegration struct {
 	ComposioConnectionID string    `json:"composio_connection_id,omitempty"`
 	CreatedAt            time.Time `json:"created_at"`
 	UpdatedAt            time.Time `json:"updated_at"`
+	// StatusReason says why a connection is not active (Composio's
+	// status_reason, or ours); CheckedAt is when Composio was last asked.
+	StatusReason string     `json:"status_reason,omitempty"`
+	CheckedAt    *time.Time `json:"checked_at,omitempty"`
 }
 
 // CallbackTarget is what a validly signed state says: whose flow it is, for
@@ -241,6 +251,46 @@ func (s *Server) integrationsDisconnect(w http.ResponseWriter, r *http.Request) 
 		out["provider"] = req.Provider
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+type refreshRequest struct {
+	UserID string `json:"user_id"`
+}
+
+// integrationsRefresh asks Composio for one connection's status now, so a
+// user who fixed (or lost) access at Composio need not wait for the
+// worker's periodic refresh.
+func (s *Server) integrationsRefresh(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if s.d.Integrations == nil {
+		notConfigured(w)
+		return
+	}
+	id := chi.URLParam(r, "integration_id")
+	var req refreshRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := requireUser(req.UserID); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkID("integration_id", id); err != nil {
+		writeError(w, err)
+		return
+	}
+	out, changed, err := s.d.Integrations.Refresh(r.Context(), req.UserID, id)
+	if err != nil {
+		writeIntegrationError(w, err)
+		s.audit(r.Context(), "integration.refresh", req.UserID, id, errStatus(err), start, "")
+		return
+	}
+	if changed {
+		s.toolsChanged(req.UserID)
+	}
+	s.audit(r.Context(), "integration.refresh", req.UserID, id, http.StatusOK, start, "")
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "changed": changed, "integration": out})
 }
 
 // callbackKeys bounds what a callback may carry to the worker.

@@ -102,6 +102,7 @@ func New(d Deps) *Server {
 			r.Post("/integrations/connect", s.integrationsConnect)
 			r.Get("/integrations/connected", s.integrationsConnected)
 			r.Post("/integrations/disconnect", s.integrationsDisconnect)
+			r.Post("/integrations/{integration_id}/refresh", s.integrationsRefresh)
 			r.Post("/mcp/tokens", s.tokenCreate)
 			r.Get("/mcp/tokens", s.tokenList)
 			r.Delete("/mcp/tokens/{token_id}", s.tokenRevoke)

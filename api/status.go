@@ -24,7 +24,7 @@ var codeStatus = map[string]int{
 	"database_not_found": http.StatusNotFound, "tool_not_found": http.StatusNotFound,
 	"integration_not_found": http.StatusNotFound, "job_not_found": http.StatusNotFound,
 	// The state of a resource.
-	"integration_inactive": http.StatusConflict,
+	"integration_inactive": http.StatusConflict, "integration_not_connected": http.StatusConflict,
 	// The user's database or app ran the call and it failed.
 	"query_failed": http.StatusUnprocessableEntity, "connection_failed": http.StatusUnprocessableEntity,
 	"query_timeout": http.StatusUnprocessableEntity, "database_unavailable": http.StatusUnprocessableEntity,

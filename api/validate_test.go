@@ -26,6 +26,9 @@ func (panicky) Connected(context.Context, string) ([]api.ConnectedIntegration, e
 func (panicky) Disconnect(context.Context, string, string, string) ([]string, error) {
 	panic("reached Disconnect")
 }
+func (panicky) Refresh(context.Context, string, string) (*api.ConnectedIntegration, bool, error) {
+	panic("reached Refresh")
+}
 func (panicky) Tools(context.Context, string) ([]tools.Tool, error) { panic("reached Tools") }
 func (panicky) CallbackTarget(context.Context, string) (*api.CallbackTarget, error) {
 	panic("reached CallbackTarget")
@@ -67,6 +70,9 @@ func TestBadInputRefusedAtTheEdge(t *testing.T) {
 		{"huge provider", "POST", "/api/integrations/connect", body(map[string]any{"user_id": "u1", "provider": huge, "redirect_url": "https://a.example"}), 400, "invalid_field"},
 		{"provider with a slash", "POST", "/api/integrations/disconnect", body(map[string]any{"user_id": "u1", "provider": "gmail/../x"}), 400, "invalid_field"},
 		{"huge integration_id", "POST", "/api/integrations/disconnect", body(map[string]any{"user_id": "u1", "integration_id": huge}), 400, "invalid_field"},
+		{"integration id with a quote to refresh", "POST", "/api/integrations/int_%22x/refresh", body(map[string]any{"user_id": "u1"}), 400, "invalid_field"},
+		{"refresh without user", "POST", "/api/integrations/int_1/refresh", body(map[string]any{}), 400, "missing_field"},
+		{"refresh by a huge user", "POST", "/api/integrations/int_1/refresh", body(map[string]any{"user_id": huge}), 400, "invalid_field"},
 		{"huge job id", "GET", "/api/jobs/" + long + "?user_id=u1", "", 404, "job_not_found"},
 		{"token without user", "POST", "/api/mcp/tokens", body(map[string]any{"label": "x"}), 400, "missing_field"},
 		{"token ttl of 0", "POST", "/api/mcp/tokens", body(map[string]any{"user_id": "u1", "ttl_seconds": 0}), 400, "invalid_field"},

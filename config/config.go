@@ -54,6 +54,7 @@ var Env = []Var{
 	{"OAUTH_STATE_KEY", "", "HMAC key for OAuth state; derived from DB_ENCRYPTION_KEY when unset"},
 	{"OAUTH_STATE_TTL", "15m", "how long a connect link's signed state stays valid"},
 	{"COMPOSIO_TOOLS_CACHE_TTL", "10m", "how long a toolkit's tool list from Composio is cached"},
+	{"COMPOSIO_STATUS_REFRESH", "10m", "how often one worker checks connected accounts' status with Composio, 50 per tick (0 = off)"},
 	{"RATE_LIMIT_PER_KEY", "0", "requests per minute per API key (0 = off)"},
 	{"RATE_LIMIT_PER_USER", "0", "requests per minute per user_id (0 = off)"},
 	{"MCP_RATE_LIMIT_PER_TOKEN", "0", "requests per minute to /mcp per MCP token (0 = off)"},
@@ -115,6 +116,10 @@ type Config struct {
 	MCPRateLimit        int
 	MCPMaxSessions      int
 	OTLPEndpoint        string
+
+	// ComposioStatusRefresh is how often a worker refreshes connection
+	// statuses from Composio; 0 is off.
+	ComposioStatusRefresh time.Duration
 }
 
 // NoListener is an embedded server port that is not set: the server opens
@@ -207,6 +212,9 @@ func Load(lookup Lookup) (*Config, error) {
 		MCPRateLimit:      atoi("MCP_RATE_LIMIT_PER_TOKEN", 0, 1_000_000),
 		MCPMaxSessions:    atoi("MCP_MAX_SESSIONS_PER_TOKEN", 1, 10_000),
 		OTLPEndpoint:      get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+	}
+	if v := get("COMPOSIO_STATUS_REFRESH"); v != "0" && v != "off" {
+		c.ComposioStatusRefresh = dur("COMPOSIO_STATUS_REFRESH")
 	}
 	if c.DefaultRows > c.MaxRows {
 		errs = append(errs, fmt.Errorf("MCP_DEFAULT_ROWS (%d) exceeds MCP_MAX_ROWS (%d)", c.DefaultRows, c.MaxRows))

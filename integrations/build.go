@@ -19,6 +19,7 @@ import (
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio"
 	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
@@ -148,7 +149,7 @@ func Build(d Deps) (*Service, error) {
 		return d.APIURL()
 	}
 
-	var calls jetstream.KeyValue
+	var calls, refreshLock jetstream.KeyValue
 	if d.Worker {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -158,11 +159,25 @@ func Build(d Deps) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create the %s bucket: %w", CallsBucket, err)
 		}
+		if cfg.ComposioStatusRefresh > 0 {
+			refreshLock, err = d.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RefreshBucket,
+				Description: "elects the worker that runs a Composio status refresh tick",
+				TTL:         refreshLockTTL(cfg.ComposioStatusRefresh), Replicas: max(cfg.StreamReplicas, 1)})
+			if err != nil {
+				return nil, fmt.Errorf("create the %s bucket: %w", RefreshBucket, err)
+			}
+		}
+	}
+	notify := func(userID string) {
+		if d.JS != nil {
+			_ = d.JS.Conn().Publish(messages.EventToolsChanged, []byte(userID))
+		}
 	}
 
 	svc, err := New(Config{Client: client, Store: d.Store.Integrations(), Signer: signer, AuthConfigs: authConfigs,
 		Allowed: allowedFn, CallbackBase: callbackBase, StateTTL: cfg.OAuthStateTTL, ToolsTTL: cfg.ComposioToolsTTL,
-		MaxDeliver: cfg.MaxDeliver, Calls: calls, Now: d.Now, Logger: d.Logger.With("component", "integrations")})
+		MaxDeliver: cfg.MaxDeliver, Calls: calls, RefreshEvery: cfg.ComposioStatusRefresh, RefreshLock: refreshLock,
+		Notify: notify, Now: d.Now, Logger: d.Logger.With("component", "integrations")})
 	if err != nil {
 		return nil, err
 	}

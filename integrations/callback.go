@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/openanalyst/mcp-integration-service/api"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio"
 	"github.com/openanalyst/mcp-integration-service/messages"
@@ -134,10 +132,8 @@ func (s *Service) HandleCallback(ctx context.Context, job *messages.Job, attempt
 		return fail(reasonNotActive)
 	}
 
-	err = s.c.Store.Update(ctx, st.UserID, rec.ID, bson.M{
-		"status": storage.StatusActive, "composio_connection_id": acct.ID, "connected_email": acct.Email(),
-		"state_nonce": "", "callback_job_id": job.JobID,
-	}, bson.M{"status": storage.StatusPending, "state_nonce": st.Nonce})
+	err = s.c.Store.Activate(ctx, st.UserID, rec.ID, st.Nonce,
+		storage.Activation{AccountID: acct.ID, Email: acct.Email(), JobID: job.JobID})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		// Another run of the same callback won the race.
@@ -169,9 +165,7 @@ func callbackResult(r api.CallbackResult) worker.Outcome {
 func (s *Service) markFailed(rec *storage.Integration, nonce string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := s.c.Store.Update(ctx, rec.UserID, rec.ID, bson.M{"status": storage.StatusFailed, "state_nonce": ""},
-		bson.M{"status": storage.StatusPending, "state_nonce": nonce})
-	if err != nil {
+	if err := s.c.Store.MarkFailed(ctx, rec.UserID, rec.ID, nonce); err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			s.c.Logger.Warn("could not mark an OAuth flow failed", "integration_id", rec.ID, "err", err)
 		}
@@ -180,8 +174,10 @@ func (s *Service) markFailed(rec *storage.Integration, nonce string) {
 	s.deleteAccount(rec.ComposioConnectionID)
 }
 
-// retireOlder removes the user's other active integrations of the same
-// provider once a new one is active: one connection per app.
+// retireOlder removes the user's other connections of the same provider
+// once a new one is active, whether they are active or Composio has marked
+// them expired, revoked or failed since: one connection per app, and
+// reconnecting replaces the one that stopped working.
 func (s *Service) retireOlder(ctx context.Context, cur *storage.Integration) {
 	recs, err := s.c.Store.List(ctx, cur.UserID)
 	if err != nil {
@@ -189,12 +185,10 @@ func (s *Service) retireOlder(ctx context.Context, cur *storage.Integration) {
 		return
 	}
 	for _, r := range recs {
-		if r.ID == cur.ID || r.Provider != cur.Provider || r.Status != storage.StatusActive {
+		if r.ID == cur.ID || r.Provider != cur.Provider || !r.WasConnected() {
 			continue
 		}
-		err := s.c.Store.Update(ctx, r.UserID, r.ID, bson.M{"status": storage.StatusRemoved},
-			bson.M{"status": storage.StatusActive})
-		if err != nil {
+		if err := s.c.Store.Remove(ctx, r.UserID, r.ID); err != nil {
 			continue
 		}
 		if r.ComposioConnectionID != cur.ComposioConnectionID {

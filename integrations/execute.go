@@ -78,6 +78,9 @@ func (s *Service) HandleExecute(ctx context.Context, job *messages.Job, attempt 
 	res, err := s.c.Client.ExecuteTool(ctx, slug, composio.ExecuteRequest{UserID: rec.ComposioEntityID,
 		ConnectedAccountID: rec.ComposioConnectionID, Arguments: params, Version: version})
 	if err != nil {
+		if s.noLongerActive(ctx, rec, err) {
+			return inactive(slug, rec)
+		}
 		out := s.executeError(slug, rec.Provider, err, attempt)
 		if out.Err != nil && out.Err.Retry && s.c.Calls != nil {
 			// Certainly not run: a redelivery may run it.
@@ -147,11 +150,50 @@ func (s *Service) resolveTool(ctx context.Context, slug, action string, recs []s
 		return r, "", worker.Outcome{}
 	}
 	if guess != "" && pick(guess) == nil {
+		if r := lastConnection(recs, guess); r != nil {
+			return nil, "", inactive(slug, r)
+		}
 		return nil, "", worker.Fail("integration_not_found", fmt.Sprintf(
 			"%s is a %s tool, and this user has no active %s integration: connect %s first (POST /api/integrations/connect)",
 			slug, guess, guess, guess))
 	}
 	return nil, "", worker.Fail("tool_not_found", fmt.Sprintf("tool %s not found for this user", api.Clip(action)))
+}
+
+// lastConnection is the user's newest connection of a provider that
+// Composio no longer accepts (expired, revoked, …), or nil.
+func lastConnection(recs []storage.Integration, provider string) *storage.Integration {
+	var best *storage.Integration
+	for i := range recs {
+		r := &recs[i]
+		if r.Provider == provider && r.WasConnected() && (best == nil || r.UpdatedAt.After(best.UpdatedAt)) {
+			best = r
+		}
+	}
+	return best
+}
+
+// noLongerActive reports whether Composio refused to run a tool because its
+// connected account stopped being active since our last check: on a
+// refusal about the call (a 4xx other than 401, 403, 404 and 429) it asks
+// for the account's status and records it.
+func (s *Service) noLongerActive(ctx context.Context, rec *storage.Integration, err error) bool {
+	var ae *composio.APIError
+	if !errors.As(err, &ae) || ae.StatusCode < 400 || ae.StatusCode >= 500 {
+		return false
+	}
+	switch ae.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests:
+		return false
+	}
+	changed, cerr := s.check(ctx, rec)
+	if cerr != nil || rec.Status == storage.StatusActive {
+		return false
+	}
+	if changed {
+		s.c.Notify(rec.UserID)
+	}
+	return true
 }
 
 // executeError maps a failed ExecuteTool call. Only failures where Composio

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/openanalyst/mcp-integration-service/api"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio"
@@ -94,6 +93,18 @@ type Config struct {
 	// Calls records Composio executions in progress, so a redelivered
 	// execute job never runs a tool twice. Nil disables the guard.
 	Calls jetstream.KeyValue
+	// RefreshEvery is how often a worker's RunStatusRefresh checks
+	// connections with Composio; 0 turns it off.
+	RefreshEvery time.Duration
+	// RefreshBatch is how many connections one tick checks; default
+	// DefaultRefreshBatch.
+	RefreshBatch int
+	// RefreshLock, when set, elects one worker of the fleet per tick (a
+	// bucket whose keys live about an interval). Nil: every worker ticks.
+	RefreshLock jetstream.KeyValue
+	// Notify is told of a user whose tools changed outside a request (a
+	// status refresh); default a no-op.
+	Notify func(userID string)
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -106,6 +117,9 @@ type Service struct {
 	providers []api.Provider
 	tools     *cache[*toolkitTools]
 	kits      *cache[*composio.Toolkit]
+	// checker asks for account statuses without retrying, so a 429 stops
+	// a refresh at once.
+	checker *composio.Client
 }
 
 // toolkitTools is one toolkit's tools, as listed and by slug.
@@ -136,6 +150,12 @@ func New(c Config) (*Service, error) {
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = 5
 	}
+	if c.RefreshBatch <= 0 {
+		c.RefreshBatch = DefaultRefreshBatch
+	}
+	if c.Notify == nil {
+		c.Notify = func(string) {}
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -153,7 +173,7 @@ func New(c Config) (*Service, error) {
 		auth[p] = id
 	}
 	c.AuthConfigs = auth
-	s := &Service{c: c, providers: slices.Clone(builtin)}
+	s := &Service{c: c, providers: slices.Clone(builtin), checker: c.Client.WithoutRetries()}
 	var extra []string
 	for p := range c.AuthConfigs {
 		if !slices.ContainsFunc(builtin, func(b api.Provider) bool { return b.Provider == p }) {
@@ -277,20 +297,18 @@ func (s *Service) Connect(ctx context.Context, userID, provider, redirectURL str
 	return &api.ConnectStarted{AuthURL: link.RedirectURL, IntegrationID: rec.ID}, nil
 }
 
-// Connected lists the user's active integrations.
+// Connected lists the user's connections: the active ones, and those that
+// Composio reported expired, revoked, disabled or failed since, with why.
 func (s *Service) Connected(ctx context.Context, userID string) ([]api.ConnectedIntegration, error) {
 	recs, err := s.c.Store.List(ctx, userID)
 	if err != nil {
 		return nil, storageError(err)
 	}
 	out := []api.ConnectedIntegration{}
-	for _, r := range recs {
-		if r.Status != storage.StatusActive {
-			continue
+	for i := range recs {
+		if recs[i].WasConnected() {
+			out = append(out, connectedView(&recs[i]))
 		}
-		out = append(out, api.ConnectedIntegration{IntegrationID: r.ID, Provider: r.Provider, Status: r.Status,
-			ConnectedEmail: r.ConnectedEmail, ComposioEntityID: r.ComposioEntityID,
-			ComposioConnectionID: r.ComposioConnectionID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt})
 	}
 	return out, nil
 }
@@ -336,8 +354,7 @@ func (s *Service) Disconnect(ctx context.Context, userID, integrationID, provide
 				return nil, composioError("delete the connected account", err)
 			}
 		}
-		err := s.c.Store.Update(ctx, userID, r.ID, bson.M{"status": storage.StatusRemoved, "state_nonce": ""},
-			bson.M{"status": bson.M{"$ne": storage.StatusRemoved}})
+		err := s.c.Store.Remove(ctx, userID, r.ID)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, storageError(err)
 		}

@@ -4,118 +4,75 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/openanalyst/mcp-integration-service/api"
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio"
 	"github.com/openanalyst/mcp-integration-service/connectors/composio/composiotest"
+	"github.com/openanalyst/mcp-integration-service/embedded"
 	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
-// memStore is an in-memory storage.IntegrationStore with the same
-// conditional-update semantics (equality and $ne filters).
-type memStore struct {
-	mu   sync.Mutex
-	recs map[string]storage.Integration
-}
+// ferretURI is an embedded FerretDB the tests keep their records in: the
+// store's conditional updates are the real ones.
+var ferretURI string
 
-func (m *memStore) Put(_ context.Context, in *storage.Integration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.recs[in.ID] = *in
-	return nil
-}
-
-func (m *memStore) Get(_ context.Context, userID, id string) (*storage.Integration, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.recs[id]
-	if !ok || r.UserID != userID {
-		return nil, storage.ErrNotFound
+func TestMain(m *testing.M) {
+	dir, _ := os.MkdirTemp("", "integrations-test-")
+	f, err := embedded.StartFerret(context.Background(), dir, 0, nil)
+	if err != nil {
+		panic(err)
 	}
-	return &r, nil
+	ferretURI = f.URI()
+	code := m.Run()
+	_ = f.Close()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
-func (m *memStore) GetByProvider(context.Context, string, string) (*storage.Integration, error) {
-	return nil, storage.ErrNotFound
-}
-
-func (m *memStore) List(_ context.Context, userID string) ([]storage.Integration, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []storage.Integration
-	for _, r := range m.recs {
-		if r.UserID == userID {
-			out = append(out, r)
+// testStore is an integration store in a database of the test's own.
+func testStore(t *testing.T) storage.IntegrationStore {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	name := "it_" + strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	m, err := storage.Open(ctx, ferretURI, name[:min(len(name), 60)])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = m.Close(context.Background())
+		if c, err := mongo.Connect(options.Client().ApplyURI(ferretURI)); err == nil {
+			_ = c.Database(name[:min(len(name), 60)]).Drop(context.Background())
+			_ = c.Disconnect(context.Background())
 		}
-	}
-	return out, nil
+	})
+	return m.Integrations()
 }
 
-func field(r *storage.Integration, k string) *string {
-	switch k {
-	case "status":
-		return &r.Status
-	case "state_nonce":
-		return &r.StateNonce
-	case "composio_connection_id":
-		return &r.ComposioConnectionID
-	case "connected_email":
-		return &r.ConnectedEmail
-	case "callback_job_id":
-		return &r.CallbackJobID
-	}
-	return nil
-}
-
-func (m *memStore) Update(_ context.Context, userID, id string, set, onlyIf bson.M) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.recs[id]
-	if !ok || r.UserID != userID {
-		return storage.ErrNotFound
-	}
-	for k, want := range onlyIf {
-		got := *field(&r, k)
-		if ne, isNe := want.(bson.M); isNe {
-			if got == ne["$ne"] {
-				return storage.ErrNotFound
-			}
-		} else if got != want {
-			return storage.ErrNotFound
-		}
-	}
-	for k, v := range set {
-		*field(&r, k) = v.(string)
-	}
-	r.UpdatedAt = time.Now()
-	m.recs[id] = r
-	return nil
-}
-
-func testService(t *testing.T) (*Service, *memStore, *composiotest.Server) {
+func testService(t *testing.T) (*Service, storage.IntegrationStore, *composiotest.Server) {
 	t.Helper()
 	return testServiceWith(t, map[string]string{"gmail": "ac_gmail"})
 }
 
 // testServiceWith is testService with the given provider → auth config map.
-func testServiceWith(t *testing.T, authConfigs map[string]string) (*Service, *memStore, *composiotest.Server) {
+func testServiceWith(t *testing.T, authConfigs map[string]string) (*Service, storage.IntegrationStore, *composiotest.Server) {
 	t.Helper()
 	double := composiotest.Start(t)
 	client, err := composio.New(composio.Config{APIKey: double.APIKey(), BaseURL: double.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &memStore{recs: map[string]storage.Integration{}}
+	store := testStore(t)
 	svc, err := New(Config{Client: client, Store: store, Signer: testSigner(t, strings.Repeat("s", 32)),
 		AuthConfigs:  authConfigs,
 		Allowed:      func() []string { return []string{"https://app.openanalyst.com"} },

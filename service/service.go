@@ -297,6 +297,9 @@ func (in *Instance) startWorker(settings queue.Settings, apps *integrations.Serv
 	drainCtx, drain := context.WithCancel(context.Background())
 	in.stopWork, in.drain = stop, drain
 	go in.Pools.RunSweeper(runCtx)
+	if apps != nil {
+		go apps.RunStatusRefresh(runCtx) // COMPOSIO_STATUS_REFRESH; one worker of the fleet per tick
+	}
 	ready := make(chan struct{})
 	go func() {
 		close(ready)

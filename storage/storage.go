@@ -58,7 +58,9 @@ type Database struct {
 
 // Integration is a user's OAuth connection through Composio. CallbackJobID
 // is the OAuth-callback job that activated the record, so a redelivery of
-// that job answers as its first run did.
+// that job answers as its first run did. ComposioStatus, StatusReason and
+// CheckedAt are what Composio said of the connected account when it was
+// last checked (see AccountStatus).
 type Integration struct {
 	ID                   string    `bson:"_id" json:"integration_id"`
 	UserID               string    `bson:"user_id" json:"-"`
@@ -72,6 +74,9 @@ type Integration struct {
 	CallbackJobID        string    `bson:"callback_job_id,omitempty" json:"-"`
 	CreatedAt            time.Time `bson:"created_at" json:"created_at"`
 	UpdatedAt            time.Time `bson:"updated_at" json:"updated_at"`
+	ComposioStatus       string    `bson:"composio_status,omitempty" json:"-"`
+	StatusReason         string    `bson:"status_reason,omitempty" json:"status_reason,omitempty"`
+	CheckedAt            time.Time `bson:"checked_at,omitempty" json:"-"`
 }
 
 // Store is what the API and workers need from storage.
@@ -92,10 +97,21 @@ type IntegrationStore interface {
 	Get(ctx context.Context, userID, id string) (*Integration, error)
 	GetByProvider(ctx context.Context, userID, provider string) (*Integration, error)
 	List(ctx context.Context, userID string) ([]Integration, error)
-	// Update sets fields of one integration of one user. When onlyIf is
-	// non-nil, it is added to the filter, so a stale update changes nothing
-	// and answers ErrNotFound.
-	Update(ctx context.Context, userID, id string, set bson.M, onlyIf bson.M) error
+	// DueForRefresh lists up to n connections of any user, least recently
+	// checked with Composio first.
+	DueForRefresh(ctx context.Context, n int) ([]Integration, error)
+
+	// The changes below are conditional: a record that is not (or no
+	// longer) in the state named answers ErrNotFound and is left alone.
+
+	// Activate completes the pending flow holding nonce.
+	Activate(ctx context.Context, userID, id, nonce string, a Activation) error
+	// MarkFailed closes the pending flow holding nonce as failed.
+	MarkFailed(ctx context.Context, userID, id, nonce string) error
+	// Remove marks an integration that is not removed yet removed.
+	Remove(ctx context.Context, userID, id string) error
+	// SetStatus records Composio's word on a connection whose status is from.
+	SetStatus(ctx context.Context, userID, id, from string, st AccountStatus) error
 }
 
 // Mongo is the Store on MongoDB or FerretDB.
@@ -158,6 +174,8 @@ func (m *Mongo) ensureIndexes(ctx context.Context) error {
 		{coll: m.dbs, keys: userID},
 		{coll: m.ints, keys: userID},
 		{coll: m.ints, keys: bson.D{{Key: "user_id", Value: 1}, {Key: "provider", Value: 1}}},
+		// The status refresher's walk (DueForRefresh).
+		{coll: m.ints, keys: bson.D{{Key: "checked_at", Value: 1}, {Key: "_id", Value: 1}}},
 		{coll: m.tokens.coll, keys: userID},
 		{coll: m.tokens.coll, keys: bson.D{{Key: "hash", Value: 1}}, unique: true},
 	}

@@ -439,3 +439,12 @@ func segment(op, what, v string) (string, error) {
 	}
 	return url.PathEscape(v), nil
 }
+
+// WithoutRetries returns a copy of c that never retries: a 429 or a 5xx is
+// returned at once (with Retry-After in the APIError), for callers that
+// would rather stop and come back later, like a periodic batch.
+func (c *Client) WithoutRetries() *Client {
+	cp := *c
+	cp.maxRetries = 0
+	return &cp
+}

@@ -560,3 +560,27 @@ func TestRealToolkitSlugs(t *testing.T) {
 		}()
 	}
 }
+
+// An account Composio stopped accepting (expired, revoked, disabled,
+// failed) shows its status, and no tool runs on it.
+func TestInactiveAccountsRefuseTools(t *testing.T) {
+	t.Parallel()
+	s := composiotest.Start(t)
+	for _, st := range []string{composiotest.StatusExpired, composiotest.StatusRevoked, composiotest.StatusInactive, composiotest.StatusFailed} {
+		a := s.AddAccount(composiotest.Account{UserID: "user_" + st, Toolkit: "slack"})
+		s.SetAccountStatus(a.ID, st, "")
+		_, _, body := call(t, s, "GET", "/api/v3/connected_accounts/"+a.ID, s.APIKey(), nil)
+		if body["status"] != st || body["is_disabled"] != (st == composiotest.StatusInactive) {
+			t.Errorf("%s: account %v", st, body)
+		}
+		status, out := execute(t, s, "SLACK_SEND_MESSAGE", map[string]any{"user_id": a.UserID, "connected_account_id": a.ID,
+			"arguments": map[string]any{"channel": "#general", "text": "hi"}})
+		errObj, _ := out["error"].(map[string]any)
+		if status != http.StatusBadRequest || errObj == nil || !strings.Contains(fmt.Sprint(errObj["message"]), st) {
+			t.Errorf("%s: execute answered %d %v", st, status, out)
+		}
+	}
+	if n := len(s.Executions()); n != 0 {
+		t.Fatalf("%d tools ran on inactive accounts", n)
+	}
+}
