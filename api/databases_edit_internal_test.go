@@ -13,11 +13,11 @@ func TestConnStringHosts(t *testing.T) {
 	t.Parallel()
 	for uri, want := range map[string]string{
 		"mongodb://u:p%40ss@a.example:27017,b.example:27018/db?replicaSet=rs0": "a.example:27017,b.example:27018",
-		"mongodb+srv://u:secret@cluster0.example.net/db":                        "cluster0.example.net",
-		"mongodb://[::1]:27017/db":                                              "[::1]:27017",
-		"mongodb://h.example/db":                                                "h.example",
-		"postgres://u:p@h/db":                                                   "",
-		"mongodb://u:p@/db":                                                     "",
+		"mongodb+srv://u:secret@cluster0.example.net/db":                       "cluster0.example.net",
+		"mongodb://[::1]:27017/db":                                             "[::1]:27017",
+		"mongodb://h.example/db":                                               "h.example",
+		"postgres://u:p@h/db":                                                  "",
+		"mongodb://u:p@/db":                                                    "",
 	} {
 		got := connStringHosts(uri)
 		if got != want || strings.Contains(got, "p%40ss") || strings.Contains(got, "secret") {
