@@ -35,15 +35,18 @@ type dbPatch struct {
 	AllowWrites      *bool       `json:"allow_writes"`
 }
 
-// connection reports whether the patch changes how the database is reached,
-// which makes the last check's result stale.
-func (p *dbPatch) connection() bool {
-	return p.Host != nil || p.Port.set || p.Database != nil || p.Username != nil || p.Password != nil ||
-		p.SSL != nil || p.SSLCA != nil || p.ConnectionString != nil
+func (p *dbPatch) empty() bool {
+	return p.Host == nil && !p.Port.set && p.Database == nil && p.Username == nil && p.Password == nil &&
+		p.SSL == nil && p.SSLCA == nil && p.ConnectionString == nil && p.Name == nil && p.ConnectionName == nil &&
+		p.AllowWrites == nil
 }
 
-func (p *dbPatch) empty() bool {
-	return !p.connection() && p.Name == nil && p.ConnectionName == nil && p.AllowWrites == nil
+// reached reports whether an edit changed how the database is reached, which
+// makes the last check's result stale: a new secret, or another address,
+// database, user or TLS setting (a form that sends them unchanged does not).
+func reached(old, next *storage.Database, p *dbPatch) bool {
+	return p.Password != nil || p.ConnectionString != nil || old.Host != next.Host || old.Port != next.Port ||
+		old.Database != next.Database || old.Username != next.Username || old.SSL != next.SSL || old.SSLCA != next.SSLCA
 }
 
 // merged is the connect request the patched record stands for, with the
@@ -168,7 +171,7 @@ func (s *Server) databaseUpdate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if patch.connection() { // the last check tested other settings
+	if reached(rec, &next, &patch) { // the last check tested other settings
 		next.Status, next.LastCheckedAt, next.LastError = storage.StatusConnected, nil, ""
 	}
 	// updated_at versions the workers' pools: it must move forward.
