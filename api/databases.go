@@ -112,6 +112,9 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 	if req.Password != nil {
 		p.Password = *req.Password
 	}
+	if !hasField(drv, "host") {
+		p.Host = "" // e.g. MongoDB: the hosts are in the connection string
+	}
 	if !req.Port.set {
 		for _, f := range drv.Fields() {
 			if f.Name == "port" {
@@ -179,6 +182,10 @@ func (s *Server) databaseTest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := checkOptional(func(_, u string) error { return requireUser(u) }, "user_id", req.UserID); err != nil {
+		writeError(w, err)
+		return
+	}
 	_, p, err := s.params(r.Context(), &req, false)
 	if err != nil {
 		writeError(w, err)
@@ -201,22 +208,44 @@ func (s *Server) databaseTest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A connection test is a read with a caller waiting: the fast class.
-	s.dispatch(w, r, messages.Fast, job)
+	stamp(r, job)
+	body, err := s.submit(r.Context(), messages.Fast, job)
+	var te *tools.Error
+	if req.UserID == "" && errors.As(err, &te) && te.Code == tools.CodeTimeout {
+		// Its status is kept under its user: without one there is nothing
+		// to poll (GET /api/jobs/{id} needs the user_id).
+		err = &tools.Error{Code: te.Code, Message: "no worker answered in time; test again, " +
+			"or send user_id with the test to poll a slow test's result with GET /api/jobs/{job_id}"}
+	}
+	writeReply(w, body, err)
 }
 
-// dispatch runs a synchronous job through the tools service and writes the
-// worker's reply: its body as encoded once by the worker, or its error.
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c messages.Class, job *messages.Job) {
+// stamp gives a job its request's id and trace context.
+func stamp(r *http.Request, job *messages.Job) {
 	job.RequestID, job.Trace = middleware.GetReqID(r.Context()), r.Header.Get("traceparent")
-	rep, err := s.d.Tools.Submit(r.Context(), c, job)
+}
+
+// submit runs a synchronous job through the tools service and returns the
+// worker's success body, as encoded once by the worker, or its error (a
+// *tools.Error, with the job id of a timeout).
+func (s *Server) submit(ctx context.Context, c messages.Class, job *messages.Job) ([]byte, error) {
+	rep, err := s.d.Tools.Submit(ctx, c, job)
 	switch {
 	case err != nil:
-		writeError(w, err)
+		return nil, err
 	case !rep.OK():
-		writeError(w, &tools.Error{Code: rep.Err.Code, Message: rep.Err.Message, JobID: rep.JobID})
-	default:
-		writeRaw(w, http.StatusOK, rep.Body)
+		return nil, &tools.Error{Code: rep.Err.Code, Message: rep.Err.Message, JobID: rep.JobID}
 	}
+	return rep.Body, nil
+}
+
+// writeReply writes what submit returned.
+func writeReply(w http.ResponseWriter, body []byte, err error) {
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeRaw(w, http.StatusOK, body)
 }
 
 func newID(prefix string) string {
@@ -243,19 +272,15 @@ func (s *Server) databaseConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	rec := &storage.Database{ID: newID("db_"), UserID: req.UserID, DBType: req.DBType, Name: req.Name,
-		Host: p.Host, Port: p.Port, Database: p.Database, Username: p.Username, SSL: p.SSL,
+		Host: displayHost(p), Port: p.Port, Database: p.Database, Username: p.Username, SSL: p.SSL,
 		SSLCA: p.SSLCA, AllowWrites: p.AllowWrites, Status: storage.StatusConnected, CreatedAt: now, UpdatedAt: now}
-	if p.Password != "" {
-		if rec.Password, err = s.d.Ring.SealBound(storage.CredentialBinding(rec, storage.FieldPassword), []byte(p.Password)); err != nil {
-			writeError(w, err)
-			return
-		}
+	if rec.Password, err = s.seal(rec, storage.FieldPassword, p.Password); err != nil {
+		writeError(w, err)
+		return
 	}
-	if p.ConnectionString != "" {
-		if rec.ConnectionString, err = s.d.Ring.SealBound(storage.CredentialBinding(rec, storage.FieldConnectionString), []byte(p.ConnectionString)); err != nil {
-			writeError(w, err)
-			return
-		}
+	if rec.ConnectionString, err = s.seal(rec, storage.FieldConnectionString, p.ConnectionString); err != nil {
+		writeError(w, err)
+		return
 	}
 	if err := s.d.Store.InsertDatabase(r.Context(), rec); err != nil {
 		writeError(w, storageError(err))
@@ -277,6 +302,9 @@ func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, storageError(err))
 		return
+	}
+	for i := range list {
+		list[i] = s.view(list[i])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"databases": list})
 }

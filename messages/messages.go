@@ -165,11 +165,14 @@ type ExecutePayload struct {
 	Async   bool            `json:"async,omitempty"`
 }
 
-// TestPayload asks a worker to test a connection. Sealed is the Fernet token
-// of the JSON connection parameters: no plaintext secret travels on the bus.
+// TestPayload asks a worker to test a connection: either unsaved
+// parameters, Sealed being the Fernet token of their JSON (no plaintext
+// secret travels on the bus), or the job user's saved database DBID, whose
+// stored credentials the worker loads.
 type TestPayload struct {
-	DBType string `json:"db_type"`
-	Sealed string `json:"sealed"`
+	DBType string `json:"db_type,omitempty"`
+	Sealed string `json:"sealed,omitempty"`
+	DBID   string `json:"db_id,omitempty"`
 }
 
 // OAuthPayload carries an OAuth callback's query to a worker.

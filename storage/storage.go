@@ -26,6 +26,8 @@ const (
 	StatusActive    = "active"
 	StatusFailed    = "failed"
 	StatusRemoved   = "removed"
+	// StatusError: the last connection test of a saved database failed.
+	StatusError = "error"
 )
 
 var (
@@ -38,22 +40,27 @@ var (
 // Database is a user's saved database connection. Password and
 // ConnectionString hold Fernet tokens, never plaintext.
 type Database struct {
-	ID               string    `bson:"_id" json:"db_id"`
-	UserID           string    `bson:"user_id" json:"-"`
-	DBType           string    `bson:"db_type" json:"db_type"`
-	Name             string    `bson:"name" json:"name"`
-	Host             string    `bson:"host,omitempty" json:"host,omitempty"`
-	Port             int       `bson:"port,omitempty" json:"port,omitempty"`
-	Database         string    `bson:"database,omitempty" json:"database,omitempty"`
-	Username         string    `bson:"username,omitempty" json:"username,omitempty"`
-	Password         string    `bson:"password,omitempty" json:"-"`
-	ConnectionString string    `bson:"connection_string,omitempty" json:"-"`
-	SSL              bool      `bson:"ssl" json:"ssl"`
-	SSLCA            string    `bson:"ssl_ca,omitempty" json:"-"` // PEM CA certificates; not secret, not listed
-	AllowWrites      bool      `bson:"allow_writes" json:"allow_writes"`
-	Status           string    `bson:"status" json:"status"`
-	CreatedAt        time.Time `bson:"created_at" json:"created_at"`
-	UpdatedAt        time.Time `bson:"updated_at" json:"updated_at"`
+	ID               string `bson:"_id" json:"db_id"`
+	UserID           string `bson:"user_id" json:"-"`
+	DBType           string `bson:"db_type" json:"db_type"`
+	Name             string `bson:"name" json:"name"`
+	Host             string `bson:"host,omitempty" json:"host,omitempty"`
+	Port             int    `bson:"port,omitempty" json:"port,omitempty"`
+	Database         string `bson:"database,omitempty" json:"database,omitempty"`
+	Username         string `bson:"username,omitempty" json:"username,omitempty"`
+	Password         string `bson:"password,omitempty" json:"-"`
+	ConnectionString string `bson:"connection_string,omitempty" json:"-"`
+	SSL              bool   `bson:"ssl" json:"ssl"`
+	SSLCA            string `bson:"ssl_ca,omitempty" json:"-"` // PEM CA certificates; not secret, not listed
+	AllowWrites      bool   `bson:"allow_writes" json:"allow_writes"`
+	Status           string `bson:"status" json:"status"`
+	// LastCheckedAt and LastError are the time and (when it failed) the
+	// short message of the last test of the saved connection; Status is then
+	// StatusConnected or StatusError. An edit clears them.
+	LastCheckedAt *time.Time `bson:"last_checked_at,omitempty" json:"last_checked_at,omitempty"`
+	LastError     string     `bson:"last_error,omitempty" json:"last_error,omitempty"`
+	CreatedAt     time.Time  `bson:"created_at" json:"created_at"`
+	UpdatedAt     time.Time  `bson:"updated_at" json:"updated_at"`
 }
 
 // Integration is a user's OAuth connection through Composio. CallbackJobID
@@ -87,6 +94,8 @@ type Store interface {
 	GetDatabase(ctx context.Context, userID, id string) (*Database, error)
 	ListDatabases(ctx context.Context, userID string) ([]Database, error)
 	DeleteDatabase(ctx context.Context, userID, id string) error
+	UpdateDatabase(ctx context.Context, d *Database) error
+	RecordCheck(ctx context.Context, userID, id string, ok bool, msg string, at time.Time) error
 
 	Integrations() IntegrationStore
 }

@@ -138,13 +138,9 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 	if src, e := d.Pools.cached(userID, dbID); src != nil {
 		return src, e.dbType, e.writes, Outcome{}
 	}
-	rec, err := d.Store.GetDatabase(ctx, userID, dbID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, "", false, Fail("database_not_found", fmt.Sprintf("database %q not found", dbID))
-	}
-	if err != nil {
-		// The caller waits: answer at once rather than retry into its deadline.
-		return nil, "", false, Fail("storage_unavailable", "storage is unavailable: the database record cannot be read")
+	rec, out := d.record(ctx, userID, dbID)
+	if rec == nil {
+		return nil, "", false, out
 	}
 	drv, ok := connectors.Lookup(rec.DBType)
 	if !ok {
@@ -171,24 +167,44 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 	return src, rec.DBType, rec.AllowWrites, Outcome{}
 }
 
-// Test runs a connection test: open, ping, close. Nothing is stored, and
-// nothing is retried: the person filling the form waits for the answer.
+// record loads one of a user's saved databases; nil with the caller's answer
+// when it cannot.
+func (d *Databases) record(ctx context.Context, userID, dbID string) (*storage.Database, Outcome) {
+	rec, err := d.Store.GetDatabase(ctx, userID, dbID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, Fail("database_not_found", fmt.Sprintf("database %q not found", dbID))
+	}
+	if err != nil {
+		// The caller waits: answer at once rather than retry into its deadline.
+		return nil, Fail("storage_unavailable", "storage is unavailable: the database record cannot be read")
+	}
+	return rec, Outcome{}
+}
+
+// Test runs a connection test: open, ping, close. It tests unsaved sealed
+// parameters, or the stored credentials of a saved database (pl.DBID).
+// Nothing is stored, and nothing is retried: the person waits for the answer.
 func (d *Databases) Test(ctx context.Context, job *messages.Job, _ int) Outcome {
 	var pl messages.TestPayload
 	if err := job.Decode(&pl); err != nil {
 		return Fail("invalid_request", err.Error())
 	}
-	drv, ok := connectors.Lookup(pl.DBType)
+	dbType := pl.DBType
+	var (
+		p   connectors.Params
+		out Outcome
+	)
+	if pl.DBID != "" {
+		dbType, p, out = d.saved(ctx, job.UserID, pl.DBID)
+	} else {
+		p, out = d.unsealed(pl.Sealed)
+	}
+	if out.Err != nil {
+		return out
+	}
+	drv, ok := connectors.Lookup(dbType)
 	if !ok {
-		return Fail("unknown_db_type", fmt.Sprintf("unknown db_type %q", pl.DBType))
-	}
-	plain, err := d.Ring.Open(pl.Sealed)
-	if err != nil {
-		return Fail("invalid_request", "connection parameters cannot be decrypted")
-	}
-	var p connectors.Params
-	if err := json.Unmarshal(plain, &p); err != nil {
-		return Fail("invalid_request", "connection parameters are malformed")
+		return Fail("unknown_db_type", fmt.Sprintf("unknown db_type %q", dbType))
 	}
 	o := d.Options
 	o.MaxOpen = 1
@@ -200,6 +216,33 @@ func (d *Databases) Test(ctx context.Context, job *messages.Job, _ int) Outcome 
 	}
 	src.Close()
 	return Outcome{Body: []byte(`{"success":true,"message":"Connection successful"}`)}
+}
+
+// unsealed opens the parameters of an unsaved connection test.
+func (d *Databases) unsealed(sealed string) (connectors.Params, Outcome) {
+	var p connectors.Params
+	plain, err := d.Ring.Open(sealed)
+	if err != nil {
+		return p, Fail("invalid_request", "connection parameters cannot be decrypted")
+	}
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return p, Fail("invalid_request", "connection parameters are malformed")
+	}
+	return p, Outcome{}
+}
+
+// saved loads a user's saved database and opens its stored credentials.
+func (d *Databases) saved(ctx context.Context, userID, dbID string) (string, connectors.Params, Outcome) {
+	rec, out := d.record(ctx, userID, dbID)
+	if rec == nil {
+		return "", connectors.Params{}, out
+	}
+	p, err := ParamsOf(rec, d.Ring)
+	if err != nil {
+		return "", p, Fail("connection_failed",
+			"Connection failed: stored credentials cannot be decrypted with the configured DB_ENCRYPTION_KEY")
+	}
+	return rec.DBType, p, Outcome{}
 }
 
 func codeOf(err error) string {

@@ -308,6 +308,46 @@ describe('connectors page', { concurrency: 1 }, () => {
     await snap('08-tool-error');
   });
 
+  it('saved database: the status shows, Re-test records it, Edit saves and keeps the id', TEST, async () => {
+    const row = `#connected-dbs li[data-db-id="${dbId}"]`;
+    const item = page.locator(row);
+    assert.match(await item.textContent(), /Status: connected \(not tested yet\)/);
+    const [retestReq] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/api/databases/${dbId}/test`)),
+      item.getByRole('button', { name: /^Re-test/ }).click(),
+    ]);
+    assert.deepEqual(retestReq.postDataJSON(), { user_id: USER });
+    assert.match(await waitText(`${row} .msg-ok`), /success/i);
+    assert.match(await text(row), /Status: connected \(tested /, 'the re-test is not shown as recorded');
+    await snap('08b-db-retested');
+
+    await page.locator(row).getByRole('button', { name: /^Edit/ }).click();
+    const dialog = page.locator('#db-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    assert.match(await text('#db-dialog-title'), /Edit E2E Postgres/);
+    assert.equal(await page.locator('#db-fields [name="connection_name"]').inputValue(), 'E2E Postgres');
+    assert.equal(await page.locator('#db-fields [name="host"]').inputValue(), PG.host);
+    assert.equal(await page.locator('#db-fields [name="port"]').inputValue(), PG.port);
+    assert.equal(await page.locator('#db-fields [name="password"]').inputValue(), '', 'the edit form shows a secret');
+    assert.equal(await page.locator('#db-fields [name="password"]').evaluate((e) => e.required), false);
+    assert.equal(await page.locator('#db-test').isVisible(), false);
+    await snap('08c-db-edit-form');
+    await page.fill('#db-fields [name="connection_name"]', 'E2E Postgres Renamed');
+    const [patchReq] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith(`/api/databases/${dbId}`)),
+      page.click('#db-connect'),
+    ]);
+    const body = patchReq.postDataJSON();
+    assert.equal(body.user_id, USER);
+    assert.equal(body.name, 'E2E Postgres Renamed');
+    assert.ok(!('password' in body), 'an empty password field was sent');
+    await dialog.waitFor({ state: 'hidden' });
+    await page.locator(row, { hasText: 'E2E Postgres Renamed' }).waitFor();
+    assert.match(await text(row), /Status: connected \(tested /, 'a rename lost the last test');
+    await page.waitForFunction((a) => [...document.querySelectorAll('#tool-select option')].some((o) => o.value === a), `DB_QUERY_${dbId}`);
+    await snap('08d-db-edited');
+  });
+
   it('disconnect: asks first, then the card returns to Connect', TEST, async () => {
     const item = page.locator(`#connected-dbs li[data-db-id="${dbId}"]`);
     // Declining the confirmation keeps the database.

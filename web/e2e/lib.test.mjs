@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  cellText, columnsOf, databasePayload, displayName, initialParams, isRowArray,
-  parseLoginFragment, parseOAuthReturn, parseParams, safeHttpUrl,
+  cellText, checkLines, columnsOf, databasePayload, displayName, initialParams, isRowArray,
+  parseLoginFragment, parseOAuthReturn, parseParams, safeHttpUrl, savedValue,
 } from '../static/lib.js';
 
 const pgFields = [
@@ -121,5 +121,37 @@ describe('address bar', () => {
     assert.equal(displayName('postgres'), 'PostgreSQL');
     assert.equal(displayName('acme'), 'Acme');
     assert.equal(displayName('acme', { acme: 'ACME Corp' }), 'ACME Corp');
+  });
+});
+
+describe('savedValue', () => {
+  const saved = { db_id: 'db_1', name: 'Shop', host: 'h.example', port: 5433, database: 'c', username: 'u',
+    ssl: true, allow_writes: false, status: 'connected' };
+  it('fills the form from the saved database, never a secret', () => {
+    const got = Object.fromEntries(pgFields.map((f) => [f.name, savedValue(saved, f)]));
+    assert.deepEqual(got, { connection_name: 'Shop', host: 'h.example', port: '5433', database: 'c', username: 'u',
+      password: '', ssl: true });
+    assert.equal(savedValue(saved, { name: 'connection_string', type: 'password' }), '');
+  });
+  it('leaves a field the database lacks to its default, and a box unchecked', () => {
+    assert.equal(savedValue({}, { name: 'port', type: 'number' }), undefined);
+    assert.equal(savedValue({}, { name: 'allow_writes', type: 'checkbox' }), false);
+  });
+  it('a saved database edited through the form sends no empty password', () => {
+    const { payload } = databasePayload('postgres', pgFields, (f) => savedValue(saved, f) ?? '');
+    assert.equal('password' in payload, false);
+    assert.equal(payload.name, 'Shop');
+  });
+});
+
+describe('checkLines', () => {
+  const fmt = (v) => `<${v}>`;
+  it('says when a database was not tested yet', () => {
+    assert.deepEqual(checkLines({ status: 'connected' }, fmt), ['Status: connected (not tested yet)']);
+  });
+  it('shows the time of the last test and, when it failed, its error', () => {
+    assert.deepEqual(checkLines({ status: 'connected', last_checked_at: 't1' }, fmt), ['Status: connected (tested <t1>)']);
+    assert.deepEqual(checkLines({ status: 'error', last_checked_at: 't2', last_error: 'Connection failed: refused' }, fmt),
+      ['Status: error (tested <t2>)', 'Last error: Connection failed: refused']);
   });
 });

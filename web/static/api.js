@@ -100,6 +100,10 @@ export function createClient({ getKey, onUnauthorized }) {
     connectDatabase: (payload) => request('POST', '/api/databases/connect', { body: payload }),
     databases: (userId) => request('GET', '/api/databases', { query: { user_id: userId } }),
     disconnectDatabase: (userId, dbId) => request('POST', '/api/databases/disconnect', { body: { user_id: userId, db_id: dbId } }),
+    updateDatabase: (userId, dbId, patch) =>
+      request('PATCH', `/api/databases/${encodeURIComponent(dbId)}`, { body: { ...patch, user_id: userId } }),
+    retestDatabase: (userId, dbId) =>
+      request('POST', `/api/databases/${encodeURIComponent(dbId)}/test`, { body: { user_id: userId } }),
     // Integrations (OAuth)
     integrations: () => request('GET', '/api/integrations'),
     connectIntegration: (userId, provider, redirectUrl) =>

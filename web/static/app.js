@@ -4,8 +4,8 @@
 import { ApiError, createClient } from './api.js';
 import { $, ActionMessage, busy, h } from './dom.js';
 import {
-  OAUTH_APPS, cellText, columnsOf, databasePayload, displayName, initialParams, isRowArray,
-  parseLoginFragment, parseOAuthReturn, parseParams, safeHttpUrl,
+  OAUTH_APPS, cellText, checkLines, columnsOf, databasePayload, displayName, initialParams, isRowArray,
+  parseLoginFragment, parseOAuthReturn, parseParams, safeHttpUrl, savedValue,
 } from './lib.js';
 
 // ---- session -----------------------------------------------------------------
@@ -331,20 +331,53 @@ function renderConnected() {
     dbList.replaceChildren(...state.databases.map((d) => {
       const type = displayName(d.db_type, known);
       const where = d.host ? `${d.host}${d.port ? ':' + d.port : ''}${d.database ? ' / ' + d.database : ''}` : (d.database || '');
+      const label = `${d.name || d.db_id} (${type})`;
       return item({
         data: { dbId: d.db_id, dbType: d.db_type },
         title: d.name || d.db_id,
-        lines: [[type, where].filter(Boolean).join(' • '), `Status: ${d.status}`, formatDate(d.created_at) && `Since ${formatDate(d.created_at)}`],
+        lines: [[type, where].filter(Boolean).join(' • '), ...checkLines(d, formatDate),
+          formatDate(d.created_at) && `Since ${formatDate(d.created_at)}`],
         ok: d.status === 'connected',
-        label: `${d.name || d.db_id} (${type})`,
+        label,
         focusKey: `disconnect:${d.db_id}`,
         onDisconnect: () => api.disconnectDatabase(session.user(), d.db_id),
+        actions: (msg) => databaseActions(d, type, label, msg),
       });
     }));
   }
 }
 
-function item({ data, title, lines, ok, label, focusKey, onDisconnect }) {
+// Re-test and Edit of a saved database, beside its Disconnect.
+function databaseActions(d, type, label, msg) {
+  const retest = h('button', { type: 'button', class: 'btn', 'aria-label': `Re-test ${label}`,
+    dataset: { focusKey: `retest:${d.db_id}` } }, 'Re-test');
+  retest.addEventListener('click', async () => {
+    msg.clear();
+    let res;
+    try {
+      res = await busy(retest, 'Testing…', () => api.retestDatabase(session.user(), d.db_id));
+    } catch (e) {
+      await refreshAll(); // the failure is recorded on the database
+      listMessage(d.db_id).error(errorText(e));
+      return;
+    }
+    await refreshAll();
+    listMessage(d.db_id).ok(res.message || 'Connection successful');
+  });
+  const edit = h('button', { type: 'button', class: 'btn', 'aria-label': `Edit ${label}`,
+    dataset: { focusKey: `edit:${d.db_id}` } }, 'Edit');
+  edit.addEventListener('click', () => openDatabaseForm(d.db_type, type, edit, msg, d));
+  return [retest, edit];
+}
+
+// The message beside a listed database's buttons, after the list was redrawn.
+function listMessage(dbId) {
+  const li = document.querySelector(`#connected-dbs [data-db-id="${CSS.escape(dbId)}"]`);
+  if (!li) return new ActionMessage(h('span'), h('span'));
+  return new ActionMessage(li.querySelector('.msg-ok'), li.querySelector('.msg-error'));
+}
+
+function item({ data, title, lines, ok, label, focusKey, onDisconnect, actions }) {
   const status = h('span', { class: 'msg msg-ok', role: 'status', 'aria-live': 'polite' });
   const error = h('span', { class: 'msg msg-error', role: 'alert' });
   const msg = new ActionMessage(status, error);
@@ -366,7 +399,8 @@ function item({ data, title, lines, ok, label, focusKey, onDisconnect }) {
     h('div', { class: 'item-body' },
       h('p', { class: 'item-title' }, ok ? h('span', { class: 'check', 'aria-hidden': 'true' }, '✓ ') : null, title),
       ...lines.filter(Boolean).map((l) => h('p', { class: 'item-line' }, l))),
-    h('div', { class: 'item-actions' }, button, h('div', { class: 'action-msg' }, status, error)));
+    h('div', { class: 'item-actions' }, ...(actions ? actions(msg) : []), button,
+      h('div', { class: 'action-msg' }, status, error)));
 }
 
 // ---- OAuth -----------------------------------------------------------------
@@ -397,8 +431,10 @@ async function connectApp(provider, name, button, msg) {
 
 let currentSchema = null; // {db_type, name, fields}
 let openerCard = null;
+let editing = null; // the saved database the form edits, or null for a new one
 
-async function openDatabaseForm(dbType, name, button, cardMsg) {
+// Opens the form for a new database of dbType, or, given saved, to edit it.
+async function openDatabaseForm(dbType, name, button, cardMsg, saved = null) {
   cardMsg.clear();
   let schema;
   try {
@@ -410,8 +446,12 @@ async function openDatabaseForm(dbType, name, button, cardMsg) {
   }
   currentSchema = { db_type: schema.db_type || dbType, name: schema.name || name, fields: schema.fields };
   openerCard = dbType;
-  $('db-dialog-title').textContent = `Connect ${currentSchema.name}`;
-  $('db-fields').replaceChildren(...currentSchema.fields.map(fieldInput));
+  editing = saved;
+  $('db-dialog-title').textContent = saved ? `Edit ${saved.name || saved.db_id}` : `Connect ${currentSchema.name}`;
+  $('db-fields').replaceChildren(...currentSchema.fields.map((f) => fieldInput(f, saved)));
+  // An edit saves what the form says; Re-test in the list tests what is saved.
+  $('db-test').hidden = Boolean(saved);
+  $('db-connect').textContent = saved ? 'Save' : 'Connect';
   ActionMessage.byIds('db-test-status', 'db-test-error').clear();
   ActionMessage.byIds('db-connect-status', 'db-connect-error').clear();
   const dialog = $('db-dialog');
@@ -419,15 +459,19 @@ async function openDatabaseForm(dbType, name, button, cardMsg) {
   dialog.querySelector('input')?.focus();
 }
 
-function fieldInput(f) {
+function fieldInput(f, saved) {
   const id = `db-field-${f.name}`;
   const type = ['text', 'number', 'password', 'checkbox'].includes(f.type) ? f.type : 'text';
   const label = f.label || f.name;
-  const required = Boolean(f.required);
+  // A saved secret is kept when its field is left empty.
+  const keep = saved && f.type === 'password';
+  const required = Boolean(f.required) && !keep;
+  const value = saved ? savedValue(saved, f) : undefined;
   if (f.type === 'textarea') {
     // Multi-line text such as a PEM certificate, which a text input would flatten.
     const area = h('textarea', { id, name: f.name, rows: '4', spellcheck: 'false', autocomplete: 'off',
       required, 'aria-required': required ? 'true' : null, dataset: { fieldType: 'textarea' } });
+    if (typeof value === 'string') area.value = value;
     return h('div', { class: 'field' }, h('label', { for: id }, label), area);
   }
   const input = h('input', {
@@ -437,9 +481,11 @@ function fieldInput(f) {
     spellcheck: type === 'text' || type === 'password' ? 'false' : null,
     inputmode: type === 'number' ? 'numeric' : null,
     step: type === 'number' ? '1' : null,
+    placeholder: keep ? 'Leave empty to keep the saved one' : null,
     dataset: { fieldType: type },
   });
-  if (type === 'checkbox') input.checked = f.default === true;
+  if (type === 'checkbox') input.checked = value !== undefined ? value === true : f.default === true;
+  else if (value !== undefined) input.value = String(value);
   else if (f.default !== undefined && f.default !== null) input.value = String(f.default);
   const marker = required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null;
   if (type === 'checkbox') {
@@ -486,17 +532,23 @@ async function connectDatabase(event) {
     msg.error(`${labelOf(invalid)} must be a number.`);
     return;
   }
+  const saved = editing;
   let res;
   try {
-    res = await busy($('db-connect'), 'Connecting…', () => api.connectDatabase({ user_id: session.user(), ...payload }));
+    res = saved
+      ? await busy($('db-connect'), 'Saving…', () => api.updateDatabase(session.user(), saved.db_id, payload))
+      : await busy($('db-connect'), 'Connecting…', () => api.connectDatabase({ user_id: session.user(), ...payload }));
   } catch (e) {
     msg.error(errorText(e));
     return;
   }
   $('db-dialog').close();
-  showBanner('success', `${res.name || payload.name || currentSchema.name} (${currentSchema.name}) connected.`);
+  const done = saved ? 'saved' : 'connected';
+  showBanner('success', `${res.name || payload.name || currentSchema.name} (${currentSchema.name}) ${done}.`);
   await refreshAll();
-  document.querySelector(`#db-grid [data-connector="${CSS.escape(openerCard ?? '')}"]`)?.focus();
+  const focus = saved ? `#connected-dbs [data-focus-key="edit:${CSS.escape(saved.db_id)}"]`
+    : `#db-grid [data-connector="${CSS.escape(openerCard ?? '')}"]`;
+  document.querySelector(focus)?.focus();
 }
 
 // ---- tools -----------------------------------------------------------------

@@ -82,6 +82,36 @@ export function databasePayload(dbType, fields, read) {
   return { payload, invalid: null };
 }
 
+/**
+ * The value a saved database gives a form field when it is edited: its
+ * stored value, connection_name from name, and never a secret (password and
+ * connection-string fields start empty and, left empty, keep the saved one).
+ * @param {Record<string, unknown>} db an entry of GET /api/databases
+ * @param {{name: string, type: string}} field
+ * @returns {string|boolean|undefined} undefined: the field's default
+ */
+export function savedValue(db, field) {
+  if (field.type === 'password') return '';
+  const key = field.name === 'connection_name' ? 'name' : field.name;
+  const v = db?.[key];
+  if (v === undefined || v === null) return field.type === 'checkbox' ? false : undefined;
+  return field.type === 'checkbox' ? v === true : String(v);
+}
+
+/**
+ * The status lines of a saved database: its status, when it was last
+ * tested and, when that failed, the error.
+ * @param {Record<string, unknown>} db
+ * @param {(v: string) => string} formatDate
+ * @returns {string[]}
+ */
+export function checkLines(db, formatDate) {
+  const when = db?.last_checked_at ? formatDate(String(db.last_checked_at)) : '';
+  const lines = [`Status: ${db?.status || 'unknown'}${when ? ` (tested ${when})` : ' (not tested yet)'}`];
+  if (db?.status === 'error' && db?.last_error) lines.push(`Last error: ${db.last_error}`);
+  return lines;
+}
+
 function placeholderFor(schema) {
   if (!schema || typeof schema !== 'object') return '';
   if ('default' in schema) return schema.default;
