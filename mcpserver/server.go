@@ -25,7 +25,7 @@ import (
 
 const (
 	// sessionIdle closes an MCP session after this long without a request
-	// from its client; the client then gets 404 and starts a new session.
+	// on this node; its client's later requests are served statelessly.
 	sessionIdle = time.Hour
 	// serverIdle drops a user's MCP server once it has had no session and
 	// no request for this long.
@@ -39,12 +39,23 @@ const (
 
 // hub serves /mcp for one service instance: one mcp.Server per user, shared
 // by that user's sessions, holding exactly that user's tools.
+//
+// Any API node answers any request. A legacy client's initialize opens a
+// session on the node it reaches (the SDK's stateful handler), so that the
+// session's event stream (GET) can carry list_changed; every other request
+// that is not of a session this node holds, including one naming a session
+// of another node, is served statelessly by a session that lives for that
+// one request (the SDK's stateless handler), which also serves the stateless
+// protocol (2026-07-28: subscriptions/listen carries list_changed). Nothing
+// a request needs is kept between requests: the token, the user and the
+// user's tools are read again each time.
 type hub struct {
-	tools   *tools.Service
-	tokens  *tokenStore
-	lim     *limits
-	log     *slog.Logger
-	handler http.Handler
+	tools     *tools.Service
+	tokens    *tokenStore
+	lim       *limits
+	log       *slog.Logger
+	stateful  http.Handler
+	stateless http.Handler
 
 	mu    sync.Mutex
 	users map[string]*userServer
@@ -64,20 +75,27 @@ type userServer struct {
 
 type ctxKey struct{}
 
+// statelessProtocol is the first protocol version without sessions
+// (SEP-2575): the SDK serves it on its stateless handler only.
+const statelessProtocol = "2026-07-28"
+
 func newHub(ts *tools.Service, tokens *tokenStore, lim *limits, log *slog.Logger) *hub {
 	h := &hub{tools: ts, tokens: tokens, log: log, users: map[string]*userServer{}, lim: lim}
-	sdkLog := slog.New(minLevel{h: log.Handler(), min: slog.LevelError})
-	mcpHandler := mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
+	opts := mcp.StreamableHTTPOptions{
 		SessionTimeout: sessionIdle,
-		Logger:         sdkLog,
+		Logger:         slog.New(minLevel{h: log.Handler(), min: slog.LevelError}),
 		// Every request carries a bearer token that a page rebinding a DNS
 		// name to 127.0.0.1 does not have, and a reverse proxy on the same
 		// host sends its public Host header over loopback: the SDK's
 		// localhost Host check would refuse exactly those proxies.
 		DisableLocalhostProtection: true,
-	})
+	}
+	stateful := mcp.NewStreamableHTTPHandler(h.serverFor, &opts)
+	opts.Stateless, opts.SessionTimeout = true, 0
+	stateless := mcp.NewStreamableHTTPHandler(h.serverFor, &opts)
 	// The SDK binds a session to TokenInfo.UserID, so another user's token
-	// cannot use a session id it learned: put our verdict where it looks.
+	// cannot use a session id it learned, and a call names its token (see
+	// actorOf): put our verdict where they look.
 	bind := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
 		d, ok := ctx.Value(ctxKey{}).(*tokenDoc)
 		if !ok {
@@ -85,44 +103,54 @@ func newHub(ts *tools.Service, tokens *tokenStore, lim *limits, log *slog.Logger
 		}
 		return &auth.TokenInfo{UserID: d.UserID, Expiration: d.ExpiresAt, Extra: map[string]any{"token_id": d.ID}}, nil
 	}, &auth.RequireBearerTokenOptions{ClockSkew: time.Minute})
-	h.handler = h.authenticate(bind(mcpHandler))
+	h.stateful, h.stateless = bind(stateful), bind(stateless)
 	return h
 }
 
-func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
-
-// authenticate answers 401 before any MCP traffic unless the request carries
-// a live token, and puts the token's record in the request context. The
-// token's limits (rate, open sessions) then apply: 429 beyond them.
-func (h *hub) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.hookShutdown(r)
-		fields := strings.Fields(r.Header.Get("Authorization"))
-		if len(fields) != 2 || !strings.EqualFold(fields[0], "bearer") {
-			unauthorized(w, "", "missing_token", "send the MCP token as Authorization: Bearer <token>")
-			return
-		}
-		d, err := h.tokens.verify(r.Context(), fields[1])
-		switch {
-		case errors.Is(err, errTokenUnknown):
-			unauthorized(w, "invalid_token", "invalid_token", "unknown MCP token")
-			return
-		case errors.Is(err, errTokenExpired):
-			unauthorized(w, "invalid_token", "token_expired", "this MCP token has expired; mint a new one")
-			return
-		case errors.Is(err, errTokenRevoked):
-			unauthorized(w, "invalid_token", "token_revoked", "this MCP token was revoked")
-			return
-		case err != nil:
-			h.log.Warn("token check failed", "err", err)
-			api.WriteError(w, err)
-			return
-		}
-		live := func() map[string]bool { return h.liveSessions(d.UserID) }
-		h.lim.guard(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, d)), d.ID, live, next)
-	})
+// ServeHTTP answers 401 before any MCP traffic unless the request carries a
+// live token, and puts the token's record in the request context. The
+// token's limits (rate, concurrent requests) then apply: 429 beyond them.
+func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.hookShutdown(r)
+	fields := strings.Fields(r.Header.Get("Authorization"))
+	if len(fields) != 2 || !strings.EqualFold(fields[0], "bearer") {
+		unauthorized(w, "", "missing_token", "send the MCP token as Authorization: Bearer <token>")
+		return
+	}
+	d, err := h.tokens.verify(r.Context(), fields[1])
+	switch {
+	case errors.Is(err, errTokenUnknown):
+		unauthorized(w, "invalid_token", "invalid_token", "unknown MCP token")
+		return
+	case errors.Is(err, errTokenExpired):
+		unauthorized(w, "invalid_token", "token_expired", "this MCP token has expired; mint a new one")
+		return
+	case errors.Is(err, errTokenRevoked):
+		unauthorized(w, "invalid_token", "token_revoked", "this MCP token was revoked")
+		return
+	case err != nil:
+		h.log.Warn("token check failed", "err", err)
+		api.WriteError(w, err)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, d))
+	// The stateful handler only for a session this node holds, or to open
+	// one: a session id from another node (or from before a restart) is
+	// served statelessly, never answered 404.
+	next, opens := h.stateless, false
+	switch id := r.Header.Get(sessionHeader); {
+	case id != "" && h.holds(d.UserID, id):
+		next = h.stateful
+	case id == "" && r.Method == http.MethodPost && r.Header.Get(protocolHeader) < statelessProtocol:
+		// A legacy initialize (any other message without a session is
+		// refused by the SDK, which then drops the session it opened).
+		next, opens = h.stateful, true
+	}
+	live := func() map[string]bool { return h.liveSessions(d.UserID) }
+	for _, id := range h.lim.guard(w, r, d.ID, opens, live, next) {
+		h.closeSession(d.UserID, id)
+	}
 }
-
 func unauthorized(w http.ResponseWriter, oauthErr, code, msg string) {
 	challenge := `Bearer realm="mcp"`
 	if oauthErr != "" {
@@ -186,6 +214,9 @@ func (h *hub) newUserServer(user string) *userServer {
 			Logger:       slog.New(minLevel{h: h.log.Handler(), min: slog.LevelError}),
 			// Tools, with list_changed, even before the first one is known.
 			Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+			// A tool list is one user's, and may change at any time: not to
+			// be cached by anything between the client and us.
+			SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.TTLMs, c.CacheScope = 0, "private" },
 		})
 	us.server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
@@ -215,6 +246,35 @@ func (h *hub) lookup(user string) *userServer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.users[user]
+}
+
+// holds tells whether this node holds the user's session id: another
+// user's session, or one of another node, is not.
+func (h *hub) holds(user, id string) bool {
+	us := h.lookup(user)
+	if us == nil {
+		return false
+	}
+	for ss := range us.server.Sessions() {
+		if ss.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// closeSession closes one of the user's sessions on this node. Its client
+// goes on, statelessly, without that session's event stream.
+func (h *hub) closeSession(user, id string) {
+	us := h.lookup(user)
+	if us == nil {
+		return
+	}
+	for ss := range us.server.Sessions() {
+		if ss.ID() == id {
+			_ = ss.Close()
+		}
+	}
 }
 
 // refresh re-reads a user's tools after a change; the SDK then sends
@@ -376,7 +436,8 @@ func errorResult(e errBody) *mcp.CallToolResult {
 		StructuredContent: json.RawMessage(b), IsError: true}
 }
 
-// sweep drops the servers of users with no session left, until the
+// sweep drops the servers of users with no session left, and forgets closed
+// sessions in the limits, until the
 // instance's NATS connection closes (the instance stopped).
 func (h *hub) sweep(stop <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
@@ -403,6 +464,7 @@ func (h *hub) sweep(stop <-chan struct{}, every time.Duration) {
 			}
 		}
 		h.mu.Unlock()
+		h.lim.prune(func() map[string]bool { return h.liveSessions("") })
 	}
 }
 
