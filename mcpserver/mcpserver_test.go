@@ -61,8 +61,13 @@ func TestMCPTokenFormat(t *testing.T) {
 // The connection count and the session bound of limits, without a server.
 func TestMCPLimitsBookkeeping(t *testing.T) {
 	l := newLimits(0, 2)
-	if !l.acquire("t") || !l.acquire("t") || l.acquire("t") || !l.acquire("u") {
-		t.Fatal("acquire: want two places per token")
+	for i, want := range []bool{true, true, false} {
+		if l.acquire("t") != want {
+			t.Fatalf("acquire %d: want two places per token", i+1)
+		}
+	}
+	if !l.acquire("u") {
+		t.Fatal("another token has no place")
 	}
 	l.release("t")
 	if !l.acquire("t") {
