@@ -29,7 +29,7 @@ import (
 type roundRobin struct {
 	token  string
 	nodes  []*url.URL
-	listen chan int // the node that took the subscriptions/listen stream
+	stream chan int // the node that took the first event stream (subscriptions/listen or GET)
 
 	mu   sync.Mutex
 	n    int
@@ -45,7 +45,7 @@ type lbHit struct {
 }
 
 func newRoundRobin(t *testing.T, token string, bases ...string) *roundRobin {
-	rr := &roundRobin{token: token, listen: make(chan int, 1)}
+	rr := &roundRobin{token: token, stream: make(chan int, 1)}
 	for _, b := range bases {
 		u, err := url.Parse(b)
 		if err != nil {
@@ -79,9 +79,9 @@ func (rr *roundRobin) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	if err == nil {
 		h.status = resp.StatusCode
-		if h.mcpMethod == "subscriptions/listen" && resp.StatusCode == http.StatusOK {
+		if (h.mcpMethod == "subscriptions/listen" || r.Method == http.MethodGet) && resp.StatusCode == http.StatusOK {
 			select {
-			case rr.listen <- i:
+			case rr.stream <- i:
 			default:
 			}
 		}
@@ -189,7 +189,7 @@ func TestMCPBehindRoundRobin(t *testing.T) {
 			ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} }})
 		var listen int
 		select {
-		case listen = <-rr.listen:
+		case listen = <-rr.stream:
 		case <-time.After(15 * time.Second):
 			t.Fatalf("the client never opened its subscriptions/listen stream\nrequests:\n%s", rr.log())
 		}
@@ -220,4 +220,11 @@ func lbConnect(t *testing.T, rr *roundRobin, base, version string, opts *mcp.Cli
 	}
 	t.Cleanup(func() { _ = cs.Close() })
 	return cs
+}
+
+// lbUp is closed once rr passed on an open event stream.
+func lbUp(rr *roundRobin) <-chan struct{} {
+	up := make(chan struct{})
+	go func() { <-rr.stream; close(up) }()
+	return up
 }
