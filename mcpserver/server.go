@@ -56,6 +56,7 @@ type hub struct {
 	log       *slog.Logger
 	stateful  http.Handler
 	stateless http.Handler
+	handler   http.Handler
 
 	mu    sync.Mutex
 	users map[string]*userServer
@@ -104,53 +105,66 @@ func newHub(ts *tools.Service, tokens *tokenStore, lim *limits, log *slog.Logger
 		return &auth.TokenInfo{UserID: d.UserID, Expiration: d.ExpiresAt, Extra: map[string]any{"token_id": d.ID}}, nil
 	}, &auth.RequireBearerTokenOptions{ClockSkew: time.Minute})
 	h.stateful, h.stateless = bind(stateful), bind(stateless)
+	h.handler = h.authenticate()
 	return h
 }
 
-// ServeHTTP answers 401 before any MCP traffic unless the request carries a
-// live token, and puts the token's record in the request context. The
-// token's limits (rate, concurrent requests) then apply: 429 beyond them.
-func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.hookShutdown(r)
-	fields := strings.Fields(r.Header.Get("Authorization"))
-	if len(fields) != 2 || !strings.EqualFold(fields[0], "bearer") {
-		unauthorized(w, "", "missing_token", "send the MCP token as Authorization: Bearer <token>")
-		return
-	}
-	d, err := h.tokens.verify(r.Context(), fields[1])
+func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+
+// authenticate answers 401 before any MCP traffic unless the request carries
+// a live token, and puts the token's record in the request context. The
+// token's limits (rate, connections) then apply: 429 beyond them.
+func (h *hub) authenticate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.hookShutdown(r)
+		fields := strings.Fields(r.Header.Get("Authorization"))
+		if len(fields) != 2 || !strings.EqualFold(fields[0], "bearer") {
+			unauthorized(w, "", "missing_token", "send the MCP token as Authorization: Bearer <token>")
+			return
+		}
+		d, err := h.tokens.verify(r.Context(), fields[1])
+		switch {
+		case errors.Is(err, errTokenUnknown):
+			unauthorized(w, "invalid_token", "invalid_token", "unknown MCP token")
+			return
+		case errors.Is(err, errTokenExpired):
+			unauthorized(w, "invalid_token", "token_expired", "this MCP token has expired; mint a new one")
+			return
+		case errors.Is(err, errTokenRevoked):
+			unauthorized(w, "invalid_token", "token_revoked", "this MCP token was revoked")
+			return
+		case err != nil:
+			h.log.Warn("token check failed", "err", err)
+			api.WriteError(w, err)
+			return
+		}
+		live := func() map[string]bool { return h.liveSessions(d.UserID) }
+		next, opens := h.route(r, d.UserID)
+		for _, id := range h.lim.guard(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, d)), d.ID, opens, live, next) {
+			if ss := h.session(d.UserID, id); ss != nil {
+				_ = ss.Close() // its client goes on statelessly, without its event stream
+			}
+		}
+	})
+}
+
+// route picks the handler of a user's request: the stateful one only for a
+// session this node holds, or to open one (opens); anything else, a session
+// id from another node or from before a restart included, is served
+// statelessly, never answered 404.
+func (h *hub) route(r *http.Request, user string) (next http.Handler, opens bool) {
+	id := r.Header.Get(sessionHeader)
 	switch {
-	case errors.Is(err, errTokenUnknown):
-		unauthorized(w, "invalid_token", "invalid_token", "unknown MCP token")
-		return
-	case errors.Is(err, errTokenExpired):
-		unauthorized(w, "invalid_token", "token_expired", "this MCP token has expired; mint a new one")
-		return
-	case errors.Is(err, errTokenRevoked):
-		unauthorized(w, "invalid_token", "token_revoked", "this MCP token was revoked")
-		return
-	case err != nil:
-		h.log.Warn("token check failed", "err", err)
-		api.WriteError(w, err)
-		return
-	}
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, d))
-	// The stateful handler only for a session this node holds, or to open
-	// one: a session id from another node (or from before a restart) is
-	// served statelessly, never answered 404.
-	next, opens := h.stateless, false
-	switch id := r.Header.Get(sessionHeader); {
-	case id != "" && h.holds(d.UserID, id):
-		next = h.stateful
+	case id != "" && h.session(user, id) != nil:
+		return h.stateful, false
 	case id == "" && r.Method == http.MethodPost && r.Header.Get(protocolHeader) < statelessProtocol:
 		// A legacy initialize (any other message without a session is
 		// refused by the SDK, which then drops the session it opened).
-		next, opens = h.stateful, true
+		return h.stateful, true
 	}
-	live := func() map[string]bool { return h.liveSessions(d.UserID) }
-	for _, id := range h.lim.guard(w, r, d.ID, opens, live, next) {
-		h.closeSession(d.UserID, id)
-	}
+	return h.stateless, false
 }
+
 func unauthorized(w http.ResponseWriter, oauthErr, code, msg string) {
 	challenge := `Bearer realm="mcp"`
 	if oauthErr != "" {
@@ -248,33 +262,17 @@ func (h *hub) lookup(user string) *userServer {
 	return h.users[user]
 }
 
-// holds tells whether this node holds the user's session id: another
-// user's session, or one of another node, is not.
-func (h *hub) holds(user, id string) bool {
-	us := h.lookup(user)
-	if us == nil {
-		return false
-	}
-	for ss := range us.server.Sessions() {
-		if ss.ID() == id {
-			return true
+// session returns the user's session id if this node holds it: another
+// user's session, or one of another node, is nil.
+func (h *hub) session(user, id string) *mcp.ServerSession {
+	if us := h.lookup(user); us != nil {
+		for ss := range us.server.Sessions() {
+			if ss.ID() == id {
+				return ss
+			}
 		}
 	}
-	return false
-}
-
-// closeSession closes one of the user's sessions on this node. Its client
-// goes on, statelessly, without that session's event stream.
-func (h *hub) closeSession(user, id string) {
-	us := h.lookup(user)
-	if us == nil {
-		return
-	}
-	for ss := range us.server.Sessions() {
-		if ss.ID() == id {
-			_ = ss.Close()
-		}
-	}
+	return nil
 }
 
 // refresh re-reads a user's tools after a change; the SDK then sends
@@ -437,8 +435,7 @@ func errorResult(e errBody) *mcp.CallToolResult {
 }
 
 // sweep drops the servers of users with no session left, and forgets closed
-// sessions in the limits, until the
-// instance's NATS connection closes (the instance stopped).
+// sessions in the limits, until stop is closed.
 func (h *hub) sweep(stop <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
