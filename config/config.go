@@ -58,7 +58,7 @@ var Env = []Var{
 	{"RATE_LIMIT_PER_KEY", "0", "requests per minute per API key (0 = off)"},
 	{"RATE_LIMIT_PER_USER", "0", "requests per minute per user_id (0 = off)"},
 	{"MCP_RATE_LIMIT_PER_TOKEN", "0", "requests per minute to /mcp per MCP token (0 = off)"},
-	{"MCP_MAX_SESSIONS_PER_TOKEN", "16", "open MCP sessions per MCP token"},
+	{"MCP_MAX_SESSIONS_PER_TOKEN", "16", "concurrent MCP requests and event streams (and kept sessions) per MCP token, per API node"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP endpoint; tracing is exported only when set"},
 }
 

@@ -50,8 +50,8 @@ func mcpConnectDB(t *testing.T, b *servicetest.Bundle, user string) string {
 }
 
 // mcpBearer adds the token to every request of the MCP client and reports when
-// the standalone event stream (GET) is open, so that a test triggers a
-// change only once a notification can be delivered.
+// its event stream (subscriptions/listen, or a session's GET) is open, so
+// that a test triggers a change only once a notification can be delivered.
 type mcpBearer struct {
 	token    string
 	streamUp chan struct{}
@@ -62,7 +62,8 @@ func (b *mcpBearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err == nil && r.Method == http.MethodGet && resp.StatusCode == http.StatusOK {
+	if err == nil && (r.Method == http.MethodGet || r.Header.Get("Mcp-Method") == "subscriptions/listen") &&
+		resp.StatusCode == http.StatusOK {
 		b.once.Do(func() { close(b.streamUp) })
 	}
 	return resp, err
@@ -420,11 +421,16 @@ func TestMCP(t *testing.T) {
 			t.Fatalf("B calling A's tool: isError=%v %v", res.IsError, body)
 		}
 
-		// A's session id is useless with B's token.
-		csA, _ := mcpSession(t, b, tokenA, nil)
+		// A's session id gets B's token nothing of A's: it is served as B's
+		// own request, and A's session goes on.
+		csA := lbConnect(t, newRoundRobin(t, tokenA, b.URL), b.URL, "2025-11-25", nil)
 		resp, data := mcpRaw(t, b, "Bearer "+tokenB, csA.ID(), `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
-		if resp.StatusCode != http.StatusForbidden || strings.Contains(string(data), dbA) {
-			t.Fatalf("B's token on A's session: %d %s", resp.StatusCode, data)
+		if csA.ID() == "" || resp.StatusCode != http.StatusOK || strings.Contains(string(data), dbA) ||
+			!strings.Contains(string(data), "DB_QUERY_"+dbB) {
+			t.Fatalf("B's token on A's session %q: %d %s", csA.ID(), resp.StatusCode, data)
+		}
+		if mcpListTools(t, csA)["DB_QUERY_"+dbA] == nil {
+			t.Fatal("A's session lost its tools after B used its id")
 		}
 	})
 
@@ -513,7 +519,8 @@ func TestMCP(t *testing.T) {
 	})
 }
 
-// An open session's event stream does not hold up a graceful shutdown.
+// Open event streams (a subscriptions/listen, a session's GET) do not hold
+// up a graceful shutdown.
 func TestMCPShutdownWithOpenSession(t *testing.T) {
 	t.Parallel()
 	// Not bound to t: this test shuts the instance down itself.
@@ -523,13 +530,18 @@ func TestMCPShutdownWithOpenSession(t *testing.T) {
 	}
 	t.Cleanup(func() { b.In.Close(); _ = os.RemoveAll(b.In.Config.DataDir) })
 	_, token := mcpMint(t, b, servicetest.User(t), 0)
-	cs, rt := mcpSession(t, b, token, nil)
-	select {
-	case <-rt.streamUp:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the MCP client never opened its event stream")
+	cs, rt := mcpSession(t, b, token, &mcp.ClientOptions{ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {}})
+	rr := newRoundRobin(t, token, b.URL)
+	legacy := lbConnect(t, rr, b.URL, "2025-11-25", nil)
+	for _, up := range []<-chan struct{}{rt.streamUp, lbUp(rr)} {
+		select {
+		case <-up:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the MCP client never opened its event stream")
+		}
 	}
 	mcpListTools(t, cs)
+	mcpListTools(t, legacy)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	if err := b.In.Shutdown(ctx); err != nil {

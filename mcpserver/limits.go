@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,25 +11,33 @@ import (
 	"github.com/openanalyst/mcp-integration-service/api"
 )
 
-// sessionHeader is the Streamable HTTP session header.
-const sessionHeader = "Mcp-Session-Id"
+const (
+	// sessionHeader is the Streamable HTTP session header.
+	sessionHeader = "Mcp-Session-Id"
+	// protocolHeader names the protocol version of a request after the
+	// initialize (or of every request, in the stateless protocol).
+	protocolHeader = "Mcp-Protocol-Version"
+)
 
-// limits guards /mcp per token: a request rate (MCP_RATE_LIMIT_PER_TOKEN a
-// minute, 0 = off) and a number of open sessions
-// (MCP_MAX_SESSIONS_PER_TOKEN). Counters are per API node.
+// limits guards /mcp per token, in each API node: a request rate
+// (MCP_RATE_LIMIT_PER_TOKEN a minute, 0 = off) and a number of connections
+// (MCP_MAX_SESSIONS_PER_TOKEN). A connection is a request in flight, event
+// streams included (a session's GET, a subscriptions/listen); beyond the
+// number, 429. The same number bounds the sessions the node keeps for the
+// token: opening one more closes the oldest, whose client goes on statelessly
+// without that session's event stream.
 type limits struct {
-	rate        *httprate.RateLimiter
-	perMin      int
-	maxSessions int
+	rate   *httprate.RateLimiter
+	perMin int
+	max    int
 
 	mu       sync.Mutex
-	sessions map[string]map[string]bool // token id → ids of sessions it opened
-	opening  map[string]int             // token id → session openings in flight
+	busy     map[string]int      // token id → requests in flight
+	sessions map[string][]string // token id → ids of the sessions it opened here, oldest first
 }
 
-func newLimits(perMin, maxSessions int) *limits {
-	l := &limits{perMin: perMin, maxSessions: maxSessions,
-		sessions: map[string]map[string]bool{}, opening: map[string]int{}}
+func newLimits(perMin, maxConns int) *limits {
+	l := &limits{perMin: perMin, max: maxConns, busy: map[string]int{}, sessions: map[string][]string{}}
 	if perMin > 0 {
 		l.rate = httprate.NewRateLimiter(perMin, time.Minute)
 	}
@@ -36,74 +45,103 @@ func newLimits(perMin, maxSessions int) *limits {
 }
 
 // guard runs next for a request of token tokenID unless a limit refuses it
-// (429). live lists the session ids the user's server still holds: closed
-// and expired sessions no longer count.
-func (l *limits) guard(w http.ResponseWriter, r *http.Request, tokenID string, live func() map[string]bool, next http.Handler) {
+// (429). When the request opens a session (opens), it returns the ids of the
+// token's sessions to close, oldest first, to keep at most the maximum; live
+// lists the ids of the sessions the node still holds for the token's user.
+func (l *limits) guard(w http.ResponseWriter, r *http.Request, tokenID string, opens bool,
+	live func() map[string]bool, next http.Handler) (evict []string) {
 	if l.rate != nil && l.rate.OnLimit(w, r, "mcp:"+tokenID) {
 		api.WriteError(w, api.Fail(http.StatusTooManyRequests, "rate_limited",
 			"rate limit exceeded: at most %d MCP requests per minute for this token", l.perMin))
-		return
+		return nil
 	}
-	// A POST without a session id opens a session (an initialize).
-	if r.Method != http.MethodPost || r.Header.Get(sessionHeader) != "" || l.maxSessions <= 0 {
-		next.ServeHTTP(w, r)
-		return
+	if l.max > 0 {
+		if !l.acquire(tokenID) {
+			w.Header().Set("Retry-After", "5")
+			api.WriteError(w, api.Fail(http.StatusTooManyRequests, "too_many_sessions",
+				"this MCP token already has %d MCP requests or event streams open, the most allowed: close one or retry shortly", l.max))
+			return nil
+		}
+		defer l.release(tokenID)
 	}
-	if !l.reserve(tokenID, live()) {
-		w.Header().Set("Retry-After", "60")
-		api.WriteError(w, api.Fail(http.StatusTooManyRequests, "too_many_sessions",
-			"this MCP token already has %d open sessions, the most allowed: close one (DELETE /mcp) or let one expire", l.maxSessions))
-		return
-	}
-	defer func() { l.opened(tokenID, w.Header().Get(sessionHeader)) }()
 	next.ServeHTTP(w, r)
+	if id := w.Header().Get(sessionHeader); opens && id != "" && l.max > 0 {
+		return l.opened(tokenID, id, live())
+	}
+	return nil
 }
 
-// reserve counts a session opening against the token's cap, after dropping
-// the sessions that are gone.
-func (l *limits) reserve(tokenID string, live map[string]bool) bool {
+// acquire counts a request in flight against the token's maximum.
+func (l *limits) acquire(tokenID string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	open := l.sessions[tokenID]
-	for id := range open {
-		if !live[id] {
-			delete(open, id)
-		}
-	}
-	if len(open)+l.opening[tokenID] >= l.maxSessions {
+	if l.busy[tokenID] >= l.max {
 		return false
 	}
-	l.opening[tokenID]++
+	l.busy[tokenID]++
 	return true
 }
 
-// opened ends an opening: id is the new session's, or "" when none opened.
-func (l *limits) opened(tokenID, id string) {
+// release ends a request acquire counted.
+func (l *limits) release(tokenID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.opening[tokenID]--; l.opening[tokenID] <= 0 {
-		delete(l.opening, tokenID)
-	}
-	if id != "" {
-		if l.sessions[tokenID] == nil {
-			l.sessions[tokenID] = map[string]bool{}
-		}
-		l.sessions[tokenID][id] = true
-	}
-	if len(l.sessions[tokenID]) == 0 {
-		delete(l.sessions, tokenID)
+	if l.busy[tokenID]--; l.busy[tokenID] <= 0 {
+		delete(l.busy, tokenID)
 	}
 }
 
-// liveSessions lists the ids of a user's open sessions.
-func (h *hub) liveSessions(user string) map[string]bool {
-	out := map[string]bool{}
-	us := h.lookup(user)
-	if us == nil {
-		return out
+// opened records the token's new session id, forgets its sessions that are
+// no longer live, and returns the oldest ones beyond the maximum.
+func (l *limits) opened(tokenID, id string, live map[string]bool) (evict []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	kept := append(slices.DeleteFunc(l.sessions[tokenID], func(s string) bool { return !live[s] }), id)
+	if n := len(kept) - l.max; n > 0 {
+		evict, kept = slices.Clone(kept[:n]), kept[n:]
 	}
-	for ss := range us.server.Sessions() {
-		out[ss.ID()] = true
+	l.sessions[tokenID] = kept
+	return evict
+}
+
+// prune forgets the sessions that are gone (closed, expired) of every token.
+// live lists the ids of all the sessions of the node; it runs under the
+// lock, so that no session recorded meanwhile is missing from it.
+func (l *limits) prune(live func() map[string]bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	all := live()
+	for tok, ids := range l.sessions {
+		if ids = slices.DeleteFunc(ids, func(s string) bool { return !all[s] }); len(ids) == 0 {
+			delete(l.sessions, tok)
+		} else {
+			l.sessions[tok] = ids
+		}
+	}
+}
+
+// liveSessions lists the ids of a user's open sessions on this node, or of
+// every user's when user is "".
+func (h *hub) liveSessions(user string) map[string]bool {
+	h.mu.Lock()
+	var servers []*userServer
+	if user != "" {
+		if us := h.users[user]; us != nil {
+			servers = append(servers, us)
+		}
+	} else {
+		for _, us := range h.users {
+			servers = append(servers, us)
+		}
+	}
+	h.mu.Unlock()
+	out := map[string]bool{}
+	for _, us := range servers {
+		for ss := range us.server.Sessions() {
+			if id := ss.ID(); id != "" {
+				out[id] = true
+			}
+		}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/service/servicetest"
@@ -55,13 +56,44 @@ func wantCode(t *testing.T, what string, status int, body string, code string) {
 	}
 }
 
-// /mcp limits each token: at most MCP_MAX_SESSIONS_PER_TOKEN open sessions
-// (a closed one frees its place) and MCP_RATE_LIMIT_PER_TOKEN requests a
-// minute; another token of the same user has its own budget.
+// mcpStream opens a session's event stream (GET), held until the returned
+// stop is called, and returns the status it got.
+func mcpStream(t *testing.T, b *servicetest.Bundle, token, session string) (int, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.URL+"/mcp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Mcp-Session-Id", session)
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
+		cancel()
+		return resp.StatusCode, func() {}
+	}
+	stop := func() { cancel(); _ = resp.Body.Close() }
+	t.Cleanup(stop)
+	return resp.StatusCode, stop
+}
+
+const ping = `{"jsonrpc":"2.0","id":2,"method":"ping"}`
+
+// /mcp limits each token's connections on a node to
+// MCP_MAX_SESSIONS_PER_TOKEN: requests in flight, event streams included;
+// another token of the same user has its own budget. The same number bounds
+// the sessions the node keeps for the token: one more closes the oldest,
+// whose id still works, statelessly, without an event stream.
 func TestMCPLimitsPerToken(t *testing.T) {
 	t.Parallel()
-	b, err := servicetest.Start(t, service.ModeServe,
-		servicetest.Env{"MCP_MAX_SESSIONS_PER_TOKEN": "2", "MCP_RATE_LIMIT_PER_TOKEN": "8"}, service.Options{})
+	b, err := servicetest.Start(t, service.ModeServe, servicetest.Env{"MCP_MAX_SESSIONS_PER_TOKEN": "2"}, service.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,40 +103,97 @@ func TestMCPLimitsPerToken(t *testing.T) {
 		return r.Str("token")
 	}
 	tok, other := mint(), mint()
-
-	var sessions []string
-	for i := 0; i < 2; i++ { // requests 1-2
-		status, body, h := mcpDo(t, b, http.MethodPost, tok, "", initialize)
+	open := func(token string) string {
+		t.Helper()
+		status, body, h := mcpDo(t, b, http.MethodPost, token, "", initialize)
 		if status != http.StatusOK || h.Get("Mcp-Session-Id") == "" {
-			t.Fatalf("session %d: %d %s", i, status, body)
+			t.Fatalf("initialize: %d %s", status, body)
 		}
-		sessions = append(sessions, h.Get("Mcp-Session-Id"))
+		return h.Get("Mcp-Session-Id")
 	}
-	status, body, h := mcpDo(t, b, http.MethodPost, tok, "", initialize) // 3
-	wantCode(t, "a third session", status, body, "too_many_sessions")
+	pingOK := func(token, session string) bool {
+		status, _, _ := mcpDo(t, b, http.MethodPost, token, session, ping)
+		return status == http.StatusOK
+	}
+	s1, s2 := open(tok), open(tok)
+
+	// Two event streams take the token's two places.
+	status, stop1 := mcpStream(t, b, tok, s1)
+	status2, stop2 := mcpStream(t, b, tok, s2)
+	if status != http.StatusOK || status2 != http.StatusOK {
+		t.Fatalf("event streams: %d %d", status, status2)
+	}
+	status, body, h := mcpDo(t, b, http.MethodPost, tok, s1, ping)
+	wantCode(t, "a request beside two open streams", status, body, "too_many_sessions")
 	if h.Get("Retry-After") == "" {
-		t.Fatal("no Retry-After on the session cap")
+		t.Fatal("no Retry-After on the connection cap")
 	}
-	// The other token of the same user opens its own.
-	if status, body, _ := mcpDo(t, b, http.MethodPost, other, "", initialize); status != http.StatusOK {
-		t.Fatalf("other token: %d %s", status, body)
+	if !pingOK(other, open(other)) {
+		t.Fatal("the other token of the same user was refused")
 	}
-	// Closing a session frees its place.
-	if status, body, _ := mcpDo(t, b, http.MethodDelete, tok, sessions[0], ""); status != http.StatusNoContent && status != http.StatusOK {
+	// A closed stream frees its place.
+	stop1()
+	deadline := time.Now().Add(10 * time.Second)
+	for !pingOK(tok, s1) {
+		if time.Now().After(deadline) {
+			t.Fatal("closing an event stream did not free its place")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop2()
+	for !pingOK(tok, s2) { // the stream's end is seen by the server a little later
+		if time.Now().After(deadline) {
+			t.Fatal("closing an event stream did not free its place")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A third session closes the oldest, s1: its id still works, without an
+	// event stream (405, as on a node that never held it).
+	s3 := open(tok)
+	if status, _ := mcpStream(t, b, tok, s1); status != http.StatusMethodNotAllowed {
+		t.Fatalf("the evicted session's event stream: %d, want 405", status)
+	}
+	if !pingOK(tok, s1) {
+		t.Fatal("the evicted session's id is refused")
+	}
+	if status, stop := mcpStream(t, b, tok, s2); status != http.StatusOK {
+		t.Fatalf("s2 was evicted too: %d", status)
+	} else {
+		stop()
+	}
+	// A closed (DELETE) session no longer counts: s3 stays after a fourth.
+	if status, body, _ := mcpDo(t, b, http.MethodDelete, tok, s2, ""); status != http.StatusNoContent {
 		t.Fatalf("DELETE session: %d %s", status, body)
-	} // 4
-	if status, body, _ := mcpDo(t, b, http.MethodPost, tok, "", initialize); status != http.StatusOK { // 5
-		t.Fatalf("a session after closing one: %d %s", status, body)
 	}
-	// Requests 6-8 pass, the 9th is over the rate.
-	ping := `{"jsonrpc":"2.0","id":2,"method":"ping"}`
-	for i := 6; i <= 8; i++ {
-		if status, body, _ := mcpDo(t, b, http.MethodPost, tok, sessions[1], ping); status != http.StatusOK {
+	open(tok)
+	if status, stop := mcpStream(t, b, tok, s3); status != http.StatusOK {
+		t.Fatalf("s3 was evicted although s2 was closed: %d", status)
+	} else {
+		stop()
+	}
+}
+
+// MCP_RATE_LIMIT_PER_TOKEN requests a minute per token; another token of
+// the same user has its own budget.
+func TestMCPRateLimitPerToken(t *testing.T) {
+	t.Parallel()
+	b, err := servicetest.Start(t, service.ModeServe, servicetest.Env{"MCP_RATE_LIMIT_PER_TOKEN": "3"}, service.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := servicetest.User(t)
+	mint := func() string {
+		return b.Do(t, "POST", "/api/mcp/tokens", map[string]any{"user_id": user}).Expect(t, http.StatusCreated).Str("token")
+	}
+	tok, other := mint(), mint()
+	for i := 1; i <= 3; i++ {
+		if status, body, _ := mcpDo(t, b, http.MethodPost, tok, "", initialize); status != http.StatusOK {
 			t.Fatalf("request %d: %d %s", i, status, body)
 		}
 	}
-	status, body, _ = mcpDo(t, b, http.MethodPost, tok, sessions[1], ping)
-	wantCode(t, "the 9th request in a minute", status, body, "rate_limited")
+	status, body, _ := mcpDo(t, b, http.MethodPost, tok, "", initialize)
+	wantCode(t, "the 4th request in a minute", status, body, "rate_limited")
 	if status, body, _ := mcpDo(t, b, http.MethodPost, other, "", initialize); status != http.StatusOK {
 		t.Fatalf("other token after the first's rate limit: %d %s", status, body)
 	}

@@ -35,3 +35,46 @@ func TestMCPObjectSchema(t *testing.T) {
 		}
 	}
 }
+
+// The connection count and the session bound of limits, without a server.
+func TestMCPLimitsBookkeeping(t *testing.T) {
+	l := newLimits(0, 2)
+	for i, want := range []bool{true, true, false} {
+		if l.acquire("t") != want {
+			t.Fatalf("acquire %d: want two places per token", i+1)
+		}
+	}
+	if !l.acquire("u") {
+		t.Fatal("another token has no place")
+	}
+	l.release("t")
+	if !l.acquire("t") {
+		t.Fatal("a released place is not free")
+	}
+	live := func(ids ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, id := range ids {
+			m[id] = true
+		}
+		return m
+	}
+	if ev := l.opened("t", "a", live("a")); ev != nil {
+		t.Fatalf("evicted %v", ev)
+	}
+	if ev := l.opened("t", "b", live("a", "b")); ev != nil {
+		t.Fatalf("evicted %v", ev)
+	}
+	if ev := l.opened("t", "c", live("a", "b", "c")); len(ev) != 1 || ev[0] != "a" {
+		t.Fatalf("evicted %v, want [a]", ev)
+	}
+	if ev := l.opened("t", "d", live("c", "d")); ev != nil { // b was closed
+		t.Fatalf("evicted %v after b closed, want none", ev)
+	}
+	if ev := l.opened("u", "e", live("e")); ev != nil {
+		t.Fatalf("another token's session evicted %v", ev)
+	}
+	l.prune(func() map[string]bool { return live("d") })
+	if len(l.sessions) != 1 || len(l.sessions["t"]) != 1 || l.sessions["t"][0] != "d" {
+		t.Fatalf("after prune: %v", l.sessions)
+	}
+}

@@ -26,7 +26,7 @@ import (
 
 const (
 	// sessionIdle closes an MCP session after this long without a request
-	// from its client; the client then gets 404 and starts a new session.
+	// on this node; its client's later requests are served statelessly.
 	sessionIdle = time.Hour
 	// serverIdle drops a user's MCP server once it has had no session and
 	// no request for this long.
@@ -40,12 +40,24 @@ const (
 
 // hub serves /mcp for one service instance: one mcp.Server per user, shared
 // by that user's sessions, holding exactly that user's tools.
+//
+// Any API node answers any request. A legacy client's initialize opens a
+// session on the node it reaches (the SDK's stateful handler), so that the
+// session's event stream (GET) can carry list_changed; every other request
+// that is not of a session this node holds, including one naming a session
+// of another node, is served statelessly by a session that lives for that
+// one request (the SDK's stateless handler), which also serves the stateless
+// protocol (2026-07-28: subscriptions/listen carries list_changed). Nothing
+// a request needs is kept between requests: the token, the user and the
+// user's tools are read again each time.
 type hub struct {
-	tools   *tools.Service
-	tokens  Verifier
-	lim     *limits
-	log     *slog.Logger
-	handler http.Handler
+	tools     *tools.Service
+	tokens    Verifier
+	lim       *limits
+	log       *slog.Logger
+	stateful  http.Handler
+	stateless http.Handler
+	handler   http.Handler
 
 	mu    sync.Mutex
 	users map[string]*userServer
@@ -65,20 +77,27 @@ type userServer struct {
 
 type ctxKey struct{}
 
+// statelessProtocol is the first protocol version without sessions
+// (SEP-2575): the SDK serves it on its stateless handler only.
+const statelessProtocol = "2026-07-28"
+
 func newHub(ts *tools.Service, tokens Verifier, lim *limits, log *slog.Logger) *hub {
 	h := &hub{tools: ts, tokens: tokens, log: log, users: map[string]*userServer{}, lim: lim}
-	sdkLog := slog.New(minLevel{h: log.Handler(), min: slog.LevelError})
-	mcpHandler := mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
+	opts := mcp.StreamableHTTPOptions{
 		SessionTimeout: sessionIdle,
-		Logger:         sdkLog,
+		Logger:         slog.New(minLevel{h: log.Handler(), min: slog.LevelError}),
 		// Every request carries a bearer token that a page rebinding a DNS
 		// name to 127.0.0.1 does not have, and a reverse proxy on the same
 		// host sends its public Host header over loopback: the SDK's
 		// localhost Host check would refuse exactly those proxies.
 		DisableLocalhostProtection: true,
-	})
+	}
+	stateful := mcp.NewStreamableHTTPHandler(h.serverFor, &opts)
+	opts.Stateless, opts.SessionTimeout = true, 0
+	stateless := mcp.NewStreamableHTTPHandler(h.serverFor, &opts)
 	// The SDK binds a session to TokenInfo.UserID, so another user's token
-	// cannot use a session id it learned: put our verdict where it looks.
+	// cannot use a session id it learned, and a call names its token (see
+	// actorOf): put our verdict where they look.
 	bind := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
 		d, ok := ctx.Value(ctxKey{}).(*storage.Token)
 		if !ok {
@@ -86,7 +105,8 @@ func newHub(ts *tools.Service, tokens Verifier, lim *limits, log *slog.Logger) *
 		}
 		return &auth.TokenInfo{UserID: d.UserID, Expiration: d.ExpiresAt, Extra: map[string]any{"token_id": d.ID}}, nil
 	}, &auth.RequireBearerTokenOptions{ClockSkew: time.Minute})
-	h.handler = h.authenticate(bind(mcpHandler))
+	h.stateful, h.stateless = bind(stateful), bind(stateless)
+	h.handler = h.authenticate()
 	return h
 }
 
@@ -94,8 +114,8 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.Serv
 
 // authenticate answers 401 before any MCP traffic unless the request carries
 // a live token, and puts the token's record in the request context. The
-// token's limits (rate, open sessions) then apply: 429 beyond them.
-func (h *hub) authenticate(next http.Handler) http.Handler {
+// token's limits (rate, connections) then apply: 429 beyond them.
+func (h *hub) authenticate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.hookShutdown(r)
 		fields := strings.Fields(r.Header.Get("Authorization"))
@@ -120,8 +140,30 @@ func (h *hub) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		live := func() map[string]bool { return h.liveSessions(d.UserID) }
-		h.lim.guard(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, d)), d.ID, live, next)
+		next, opens := h.route(r, d.UserID)
+		for _, id := range h.lim.guard(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, d)), d.ID, opens, live, next) {
+			if ss := h.session(d.UserID, id); ss != nil {
+				_ = ss.Close() // its client goes on statelessly, without its event stream
+			}
+		}
 	})
+}
+
+// route picks the handler of a user's request: the stateful one only for a
+// session this node holds, or to open one (opens); anything else, a session
+// id from another node or from before a restart included, is served
+// statelessly, never answered 404.
+func (h *hub) route(r *http.Request, user string) (next http.Handler, opens bool) {
+	id := r.Header.Get(sessionHeader)
+	switch {
+	case id != "" && h.session(user, id) != nil:
+		return h.stateful, false
+	case id == "" && r.Method == http.MethodPost && r.Header.Get(protocolHeader) < statelessProtocol:
+		// A legacy initialize (any other message without a session is
+		// refused by the SDK, which then drops the session it opened).
+		return h.stateful, true
+	}
+	return h.stateless, false
 }
 
 func unauthorized(w http.ResponseWriter, oauthErr, code, msg string) {
@@ -187,6 +229,9 @@ func (h *hub) newUserServer(user string) *userServer {
 			Logger:       slog.New(minLevel{h: h.log.Handler(), min: slog.LevelError}),
 			// Tools, with list_changed, even before the first one is known.
 			Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+			// A tool list is one user's, and may change at any time: not to
+			// be cached by anything between the client and us.
+			SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.TTLMs, c.CacheScope = 0, "private" },
 		})
 	us.server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
@@ -216,6 +261,19 @@ func (h *hub) lookup(user string) *userServer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.users[user]
+}
+
+// session returns the user's session id if this node holds it: another
+// user's session, or one of another node, is nil.
+func (h *hub) session(user, id string) *mcp.ServerSession {
+	if us := h.lookup(user); us != nil {
+		for ss := range us.server.Sessions() {
+			if ss.ID() == id {
+				return ss
+			}
+		}
+	}
+	return nil
 }
 
 // refresh re-reads a user's tools after a change; the SDK then sends
@@ -377,8 +435,8 @@ func errorResult(e errBody) *mcp.CallToolResult {
 		StructuredContent: json.RawMessage(b), IsError: true}
 }
 
-// sweep drops the servers of users with no session left, until the
-// instance's NATS connection closes (the instance stopped).
+// sweep drops the servers of users with no session left, and forgets closed
+// sessions in the limits, until stop is closed.
 func (h *hub) sweep(stop <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -404,6 +462,7 @@ func (h *hub) sweep(stop <-chan struct{}, every time.Duration) {
 			}
 		}
 		h.mu.Unlock()
+		h.lim.prune(func() map[string]bool { return h.liveSessions("") })
 	}
 }
 
