@@ -69,7 +69,7 @@ func TestHostile(t *testing.T) {
 	// Nothing was written: the attacker has exactly the connections made on
 	// purpose, and the audit log holds no raw input.
 	var got []string
-	for _, d := range h.Do(t, "GET", "/api/databases?user_id="+h.attacker, nil).Expect(t, 200).JSON["databases"].([]any) {
+	for _, d := range h.Do(t, "GET", "/api/databases?user_id="+url.QueryEscape(h.attacker), nil).Expect(t, 200).JSON["databases"].([]any) {
 		got = append(got, d.(map[string]any)["db_id"].(string))
 	}
 	slices.Sort(got)
@@ -308,15 +308,30 @@ func (h *hostile) forbiddenHosts(t *testing.T) {
 // sqlAttack is one statement a read-only connection must refuse.
 type sqlAttack struct{ name, query string }
 
-// runSQL runs a corpus against a read-only connection in parallel.
+// runSQL runs a corpus of statements against a read-only connection.
 func (h *hostile) runSQL(t *testing.T, dbID string, corpus []sqlAttack) {
 	t.Helper()
+	cases := map[string]map[string]any{}
+	for _, a := range corpus {
+		cases[a.name] = map[string]any{"query": a.query}
+	}
+	h.runCorpus(t, dbID, cases)
+}
+
+// runCorpus runs DB_QUERY with each case's params, in parallel, and expects
+// each refused as a failed query or invalid parameters.
+func (h *hostile) runCorpus(t *testing.T, dbID string, cases map[string]map[string]any) {
+	t.Helper()
 	t.Run("corpus", func(t *testing.T) {
-		for _, a := range corpus {
-			t.Run(a.name, func(t *testing.T) {
+		for name, params := range cases {
+			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				r := h.query(t, dbID, map[string]any{"query": a.query})
-				h.refused(t, r, a.query, http.StatusUnprocessableEntity, http.StatusBadRequest)
+				r := h.query(t, dbID, params)
+				input, _ := params["query"].(string)
+				if input == "" {
+					input = mustJSON(params)
+				}
+				h.refused(t, r, input, http.StatusUnprocessableEntity, http.StatusBadRequest)
 				if c := r.Str("code"); c != "query_failed" && c != "invalid_params" {
 					t.Fatalf("code %q: %s", c, r.Body)
 				}
@@ -597,15 +612,7 @@ func (h *hostile) redisReadOnly(t *testing.T) {
 		"negative count":   {"command": "SRANDMEMBER", "args": []string{key, "-1000000000"}},
 		"query alias EVAL": {"query": "EVAL \"return 1\" 0"},
 	}
-	t.Run("corpus", func(t *testing.T) {
-		for name, params := range cases {
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				r := h.query(t, dbID, params)
-				h.refused(t, r, mustJSON(params), http.StatusUnprocessableEntity, http.StatusBadRequest)
-			})
-		}
-	})
+	h.runCorpus(t, dbID, cases)
 	if v, err := rdb.Get(ctx, key).Result(); err != nil || v != "intact" {
 		t.Fatalf("the key changed: %q, %v", v, err)
 	}
