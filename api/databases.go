@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -56,6 +57,9 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	*f = flexString(n.String())
 	return nil
 }
+
+// maxFieldBytes bounds the free-text connection fields.
+var maxFieldBytes = map[string]int{"database": 255, "username": 255, "password": 1024, "connection_string": 4096}
 
 // dbRequest is the body of test and connect.
 type dbRequest struct {
@@ -132,14 +136,36 @@ func (s *Server) params(ctx context.Context, req *dbRequest, forConnect bool) (c
 			return nil, p, errBadRequest("invalid_field", "%s", err.Error())
 		}
 	}
-	if err := drv.Validate(p); err != nil {
-		return nil, p, errBadRequest("invalid_field", "%s", err.Error())
+	for field, v := range map[string]string{"database": p.Database, "username": p.Username, "password": p.Password,
+		"connection_string": p.ConnectionString} {
+		if len(v) > maxFieldBytes[field] {
+			return nil, p, errBadRequest("invalid_field", "%s is longer than %d bytes", field, maxFieldBytes[field])
+		}
 	}
 	if err := checkHost(p.Host); err != nil {
 		return nil, p, err
 	}
+	if err := drv.Validate(p); err != nil {
+		return nil, p, errBadRequest("invalid_field", "%s", Clip(err.Error()))
+	}
+	// Every host the connection will dial: the form's, or each host of a
+	// MongoDB connection string (the dial checks again, after DNS).
+	targets := map[string]int{}
 	if p.Host != "" {
-		if err := s.d.Policy.CheckHost(ctx, p.Host, p.Port); err != nil {
+		targets[p.Host] = p.Port
+	}
+	if hosts := connStringHosts(p.ConnectionString); hosts != "" {
+		for _, hp := range strings.Split(hosts, ",") {
+			host, port := hp, 27017
+			if h, ps, err := net.SplitHostPort(hp); err == nil {
+				host = h
+				port, _ = strconv.Atoi(ps)
+			}
+			targets[host] = port
+		}
+	}
+	for host, port := range targets {
+		if err := s.d.Policy.CheckHost(ctx, host, port); err != nil {
 			var ce *connectors.Error
 			if errors.As(err, &ce) && ce.Kind == connectors.KindPolicy {
 				return nil, p, errBadRequest("host_not_allowed", "%s", ce.Msg)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openanalyst/mcp-integration-service/tools"
 )
@@ -112,6 +113,11 @@ func decodeBody(r *http.Request, v any, emptyOK bool) error {
 func decodeBytes(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return errBadRequest("invalid_json", "request body is empty; a JSON object is expected")
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently, so that
+	// "\xff" and "\ufffd" would name the same user: refuse it instead.
+	if !utf8.Valid(body) {
+		return errBadRequest("invalid_json", "request body is not valid UTF-8")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var ae *apiError

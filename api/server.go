@@ -117,6 +117,13 @@ func New(d Deps) *Server {
 			writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method not allowed on this route"})
 		})
 	})
+	// Outside /api too, an unknown route or method answers in the envelope.
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, errNotFound("route_not_found", "no such route"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method not allowed on this route"})
+	})
 	if d.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", d.Metrics)
 	}

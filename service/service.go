@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,7 +240,13 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 			return nil, fmt.Errorf("API listen on %s: %w", cfg.Addr(), err)
 		}
 	}
-	in.policy = in.hostPolicy(ctx)
+	var extraOwn []string
+	if o.ComposioSandbox != nil {
+		if u, err := url.Parse(o.ComposioSandbox.URL); err == nil {
+			extraOwn = append(extraOwn, u.Host)
+		}
+	}
+	in.policy = in.hostPolicy(ctx, extraOwn...)
 	if mode == ModeServe || mode == ModeWorker {
 		if err := in.startWorker(settings, apps); err != nil {
 			return nil, err
@@ -434,11 +441,12 @@ func (in *Instance) ensureStreams(ctx context.Context, reconnected <-chan struct
 
 // hostPolicy is the policy for user database hosts. Besides the configured
 // ranges it refuses every server of the service's own: the API listener, the
-// embedded servers' listeners, the worker's metrics and pprof listeners and
-// the NATS and MongoDB servers it is configured with.
-func (in *Instance) hostPolicy(ctx context.Context) connectors.HostPolicy {
+// embedded servers' listeners, the worker's metrics and pprof listeners, the
+// NATS and MongoDB servers it is configured with, and extra (the Composio
+// sandbox).
+func (in *Instance) hostPolicy(ctx context.Context, extra ...string) connectors.HostPolicy {
 	cfg := in.Config
-	own := cfg.ServerAddrs()
+	own := append(cfg.ServerAddrs(), extra...)
 	if in.apiLn != nil {
 		own = append(own, in.apiLn.Addr().String())
 	}

@@ -524,7 +524,7 @@ func parseDoc(name string, raw json.RawMessage) (bson.D, error) {
 	}
 	var d bson.D
 	if err := bson.UnmarshalExtJSON(raw, false, &d); err != nil {
-		return nil, connectors.Errorf(connectors.KindInput, "%s is not valid Extended JSON: %v", name, err)
+		return nil, connectors.Errorf(connectors.KindInput, "%s is not valid Extended JSON: %s", name, shortErr(err))
 	}
 	if d == nil {
 		d = bson.D{}
@@ -554,7 +554,7 @@ func parseDocArray(name string, raw json.RawMessage) ([]bson.D, error) {
 		A []bson.Raw `bson:"a"`
 	}
 	if err := bson.UnmarshalExtJSON(wrapped, false, &w); err != nil {
-		return nil, connectors.Errorf(connectors.KindInput, "%s is not an array of Extended JSON objects: %v", name, err)
+		return nil, connectors.Errorf(connectors.KindInput, "%s is not an array of Extended JSON objects: %s", name, shortErr(err))
 	}
 	out := make([]bson.D, len(w.A))
 	for i, r := range w.A {
@@ -636,4 +636,15 @@ func findKeyRaw(doc bson.Raw, names []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// shortErr is a driver's parse error cut to a readable length: it can quote
+// the input, e.g. a key path as deep as the filter.
+func shortErr(err error) string {
+	const maxLen = 120
+	msg := err.Error()
+	if len(msg) <= maxLen {
+		return msg
+	}
+	return strings.ToValidUTF8(msg[:maxLen], "") + "…"
 }

@@ -37,7 +37,7 @@ func Validate(p connectors.Params) error {
 	case strings.TrimSpace(p.Host) == "":
 		return connectors.Errorf(connectors.KindInput, "host is required")
 	case strings.ContainsAny(p.Host, " \t\r\n/\\?#@'\"") || strings.ContainsRune(p.Host, 0):
-		return connectors.Errorf(connectors.KindInput, "host %q is not a valid host name or IP address (no spaces, slashes or URL parts)", p.Host)
+		return connectors.Errorf(connectors.KindInput, "host %q is not a valid host name or IP address (no spaces, slashes or URL parts)", connectors.Prefix(p.Host))
 	case len(p.Host) > 253:
 		return connectors.Errorf(connectors.KindInput, "host is too long")
 	case p.Port < 1 || p.Port > 65535:
