@@ -15,9 +15,9 @@ import (
 )
 
 // One slow database does not starve the others: its jobs hold at most
-// PerDatabase handlers, the rest wait at its gate without a handler slot,
-// and another database's job runs at once although more slow jobs are
-// queued than the worker has handlers.
+// PerDatabase handlers, up to Concurrency more wait at its gate without a
+// handler slot, and another database's job runs at once although more slow
+// jobs are queued than the worker has handlers.
 func TestSlowDatabaseDoesNotStarveOthers(t *testing.T) {
 	t.Parallel()
 	ns, err := embedded.StartNATS(t.TempDir(), -1)
@@ -40,7 +40,7 @@ func TestSlowDatabaseDoesNotStarveOthers(t *testing.T) {
 	var mu sync.Mutex
 	slowRunning, slowPeak := 0, 0
 	fastDone := make(chan struct{}, 1)
-	w := New(nc, js, nil, Options{Concurrency: 4, PerDatabase: 2, AckWait: 30 * time.Second})
+	w := New(nc, js, nil, Options{Concurrency: 8, PerDatabase: 2, AckWait: 30 * time.Second})
 	w.Register(messages.KindExecute, HandlerFunc(func(_ context.Context, job *messages.Job, _ int) Outcome {
 		pl, _ := job.Execute()
 		if pl.Action == "DB_QUERY_db_fast" {

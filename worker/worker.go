@@ -148,6 +148,7 @@ type Worker struct {
 	stopping bool            // the drain began: no new job starts
 	lost     []chan struct{} // one per consumption: signal to bind again
 	gates    gates
+	parked   chan struct{} // jobs waiting at a gate without a handler
 }
 
 // New returns a worker with no handlers.
@@ -169,6 +170,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, statuses *queue.Statuses, o Opti
 	}
 	w := &Worker{nc: nc, js: js, statuses: statuses, opts: o, log: o.Logger, handlers: map[messages.Kind]Handler{}}
 	w.gates.perDB = o.PerDatabase
+	w.parked = make(chan struct{}, o.Concurrency)
 	return w
 }
 
@@ -293,6 +295,7 @@ func classesOf(kind messages.Kind) []messages.Class {
 
 func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c messages.Class, h Handler,
 	sem chan struct{}, lost chan<- struct{}) (jetstream.ConsumeContext, error) {
+	parked := w.parked
 	cons, err := w.js.Consumer(ctx, c.Stream(), kind.ConsumerOf(c))
 	if err != nil {
 		return nil, fmt.Errorf("worker: bind consumer %s: %w", kind.ConsumerOf(c), err)
@@ -302,9 +305,17 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 		g := w.gateOf(job)
 		if g != nil && !g.tryEnter() {
 			// This database already has all the handlers it can use here:
-			// wait without a handler slot, so that its jobs never hold up
-			// those of other databases.
+			// its job waits without a handler slot, so that it never holds
+			// up the jobs of other databases. At most as many jobs wait so
+			// as there are handlers; beyond that the consumer itself waits.
+			select {
+			case parked <- struct{}{}:
+			default:
+				_ = m.InProgress()
+				parked <- struct{}{}
+			}
 			if !w.begin() {
+				<-parked
 				_ = m.Nak() // fetched after the drain began: another worker takes it
 				return
 			}
@@ -313,6 +324,7 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 				defer w.inflight.Done()
 				entered := g.wait(ctx, m, w.opts.AckWait/3)
 				g.unpark()
+				<-parked
 				if !entered {
 					_ = m.Nak()
 					return
@@ -349,8 +361,9 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 		}()
 	}, jetstream.PullMaxMessages(max(16, 2*w.opts.Concurrency)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
-				errors.Is(err, jetstream.ErrNoHeartbeat) {
+			// A missed heartbeat is handled by the pull consumer itself (it
+			// asks again); only a consumer that is gone needs binding again.
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 				select {
 				case lost <- struct{}{}:
 				default:

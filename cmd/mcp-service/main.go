@@ -125,7 +125,7 @@ func serve(ctx context.Context, stop context.CancelFunc, cfg *config.Config, mod
 			// A developer console on this machine: the generated key is
 			// already in the data dir. A key set in the environment (a
 			// deployment) is never printed.
-			fmt.Fprintf(os.Stderr, "connectors page: %s/ui/#key=%s&user=demo_user\n", in.URL, url.QueryEscape(cfg.APIKey))
+			fmt.Fprintf(os.Stderr, "connectors page: %s/ui/#key=%s&user=user_123\n", in.URL, url.QueryEscape(cfg.APIKey))
 		} else {
 			fmt.Fprintf(os.Stderr, "connectors page: %s/ui/ (sign in with AGENT_API_KEY)\n", in.URL)
 		}
