@@ -17,6 +17,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/keyring"
+	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/metrics"
 	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/storage"
@@ -245,8 +246,12 @@ func (s *Server) check(ctx context.Context) healthReport {
 		h.NATS, h.Status = "unavailable", "degraded"
 	} else if s.d.JS != nil {
 		h.Workers = map[string]consumerHealth{}
-		for _, k := range []string{"execute", "test", "oauth"} {
-			c, err := s.d.JS.Consumer(ctx, "MCP_JOBS", "mcp-"+k)
+		for _, k := range []string{"execute", "test", "oauth", "fast-execute", "fast-test"} {
+			stream := messages.JobStream
+			if strings.HasPrefix(k, "fast-") {
+				stream = messages.FastStream
+			}
+			c, err := s.d.JS.Consumer(ctx, stream, "mcp-"+k)
 			if err != nil {
 				h.NATS, h.Status = "job stream unavailable: "+err.Error(), "degraded"
 				break
