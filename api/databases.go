@@ -283,11 +283,7 @@ func newID(prefix string) string {
 func (s *Server) databaseConnect(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var req dbRequest
-	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := requireUser(req.UserID); err != nil {
+	if err := decodeUser(r, &req, &req.UserID); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -341,11 +337,7 @@ func (s *Server) databaseDisconnect(w http.ResponseWriter, r *http.Request) {
 		UserID string `json:"user_id"`
 		DBID   string `json:"db_id"`
 	}
-	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := requireUser(req.UserID); err != nil {
+	if err := decodeUser(r, &req, &req.UserID); err != nil {
 		writeError(w, err)
 		return
 	}

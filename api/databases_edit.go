@@ -118,17 +118,9 @@ func (s *Server) seal(rec *storage.Database, field, plain string) (string, error
 
 func (s *Server) databaseUpdate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	dbID := chi.URLParam(r, "db_id")
 	var patch dbPatch
-	if err := decode(r, &patch); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := requireUser(patch.UserID); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := checkID("db_id", dbID); err != nil {
+	dbID, err := decodeWithID(r, &patch, &patch.UserID, "db_id")
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -213,19 +205,11 @@ func (s *Server) databaseGet(w http.ResponseWriter, r *http.Request) {
 // databaseRetest tests a saved database with its stored credentials, on a
 // worker, and records the outcome on the record.
 func (s *Server) databaseRetest(w http.ResponseWriter, r *http.Request) {
-	dbID := chi.URLParam(r, "db_id")
 	var req struct {
 		UserID string `json:"user_id"`
 	}
-	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := requireUser(req.UserID); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := checkID("db_id", dbID); err != nil {
+	dbID, err := decodeWithID(r, &req, &req.UserID, "db_id")
+	if err != nil {
 		writeError(w, err)
 		return
 	}

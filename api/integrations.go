@@ -3,13 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
@@ -144,11 +142,7 @@ func (s *Server) integrationsConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req connectRequest
-	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := requireUser(req.UserID); err != nil {
+	if err := decodeUser(r, &req, &req.UserID); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -209,11 +203,7 @@ func (s *Server) integrationsDisconnect(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	var req disconnectRequest
-	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := requireUser(req.UserID); err != nil {
+	if err := decodeUser(r, &req, &req.UserID); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -266,17 +256,9 @@ func (s *Server) integrationsRefresh(w http.ResponseWriter, r *http.Request) {
 		notConfigured(w)
 		return
 	}
-	id := chi.URLParam(r, "integration_id")
 	var req refreshRequest
-	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := requireUser(req.UserID); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := checkID("integration_id", id); err != nil {
+	id, err := decodeWithID(r, &req, &req.UserID, "integration_id")
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -425,22 +407,4 @@ func encodeOrdered(q url.Values, original string, set map[string]string) string 
 		}
 	}
 	return strings.Join(kept, "&")
-}
-
-// errStatus is the HTTP status an error answers, for the audit log.
-func errStatus(err error) int {
-	var (
-		ae *apiError
-		te *tools.Error
-		ie *IntegrationError
-	)
-	switch {
-	case errors.As(err, &ae):
-		return ae.status
-	case errors.As(err, &te):
-		return statusOf(te.Code)
-	case errors.As(err, &ie):
-		return statusOf(ie.Code)
-	}
-	return http.StatusInternalServerError
 }

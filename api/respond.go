@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/go-chi/chi/v5"
 	"io"
 	"net/http"
 	"strconv"
@@ -63,35 +64,65 @@ type errorBody struct {
 	JobID   string `json:"job_id,omitempty"`
 }
 
-// writeError writes err in the error envelope. An error of this package
-// keeps its status; a coded error of the tools service or the OAuth side
-// gets the status of its code (statusOf); anything else is a 500 without
-// details.
-func writeError(w http.ResponseWriter, err error) {
+// classify turns any error into the answer the API gives for it: an error
+// of this package keeps its status; a coded error of the tools service or
+// the OAuth side gets the status of its code (statusOf); anything else is a
+// 500 without details. retryAfter is the wait an error asks for, if any.
+func classify(err error) (ae *apiError, retryAfter time.Duration) {
 	var (
-		ae *apiError
 		te *tools.Error
 		ie *IntegrationError
 	)
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &te):
-		ae = &apiError{status: statusOf(te.Code), code: te.Code, msg: te.Message, jobID: te.JobID}
-		if ae.status != http.StatusGatewayTimeout {
-			ae.jobID = "" // only a timeout's job id is worth polling
+		ae = &apiError{status: statusOf(te.Code), code: te.Code, msg: te.Message}
+		if ae.status == http.StatusGatewayTimeout {
+			ae.jobID = te.JobID // only a timeout's job id is worth polling
 		}
 	case errors.As(err, &ie):
-		ae = &apiError{status: statusOf(ie.Code), code: ie.Code, msg: ie.Msg}
-		if ie.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((ie.RetryAfter+time.Second-1)/time.Second)))
-		}
+		ae, retryAfter = &apiError{status: statusOf(ie.Code), code: ie.Code, msg: ie.Msg}, ie.RetryAfter
 	default:
 		ae = &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: "internal error"}
+	}
+	return ae, retryAfter
+}
+
+// errStatus is the HTTP status an error answers, for the audit log.
+func errStatus(err error) int {
+	ae, _ := classify(err)
+	return ae.status
+}
+
+// writeError writes err in the error envelope (see classify).
+func writeError(w http.ResponseWriter, err error) {
+	ae, wait := classify(err)
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	}
 	if ae.status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, ae.status, errorBody{Success: false, Error: ae.msg, Code: ae.code, JobID: ae.jobID})
+}
+
+// decodeWithID decodes a body into v, checks the user_id it names (userID
+// points into v) and the id in the route parameter field.
+func decodeWithID(r *http.Request, v any, userID *string, field string) (string, error) {
+	if err := decodeUser(r, v, userID); err != nil {
+		return "", err
+	}
+	id := chi.URLParam(r, field)
+	return id, checkID(field, id)
+}
+
+// decodeUser decodes a body into v and checks the user_id it names (userID
+// points into v).
+func decodeUser(r *http.Request, v any, userID *string) error {
+	if err := decode(r, v); err != nil {
+		return err
+	}
+	return requireUser(*userID)
 }
 
 // decode reads a JSON object body into v: 413 when too large, 400 when
