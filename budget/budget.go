@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 	"github.com/openanalyst/mcp-integration-service/connectors"
 )
 
-// Bucket is the KV bucket of connection leases: key <db_id>.<slot>.
+// Bucket is the KV bucket of connection leases: key <db_id>.<slot>, and the
+// live workers: key worker.<owner>.
 const Bucket = "MCP_DB_LEASES"
 
 // DefaultTTL is how long a lease lives without a refresh. A worker refreshes
@@ -31,16 +33,31 @@ type Budget struct {
 	ttl   time.Duration
 	log   *slog.Logger
 
-	mu   sync.Mutex
-	held map[string]*lease // key → lease
-	stop chan struct{}
-	once sync.Once
+	mu      sync.Mutex
+	held    map[string]*lease // key → lease
+	perDB   map[string]int    // leases held per database
+	workers int               // live workers of the fleet, this one included
+	stop    chan struct{}
+	once    sync.Once
 }
 
 type lease struct {
 	key  string
+	db   string
 	rev  uint64
 	conn net.Conn // closed when the lease is lost
+}
+
+// forget drops a lease from the held set. Call with mu held.
+func (b *Budget) forget(l *lease) bool {
+	if _, mine := b.held[l.key]; !mine {
+		return false
+	}
+	delete(b.held, l.key)
+	if b.perDB[l.db]--; b.perDB[l.db] <= 0 {
+		delete(b.perDB, l.db)
+	}
+	return true
 }
 
 // Open binds (creating it if needed) the lease bucket. perDB is the most
@@ -59,7 +76,9 @@ func Open(ctx context.Context, js jetstream.JetStream, perDB, replicas int, owne
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Budget{kv: kv, max: perDB, owner: owner, ttl: DefaultTTL, log: log, held: map[string]*lease{}, stop: make(chan struct{})}
+	b := &Budget{kv: kv, max: perDB, owner: owner, ttl: DefaultTTL, log: log, held: map[string]*lease{},
+		perDB: map[string]int{}, workers: 1, stop: make(chan struct{})}
+	b.announce()
 	go b.refreshLoop()
 	return b, nil
 }
@@ -73,16 +92,55 @@ func (b *Budget) Close() { b.once.Do(func() { close(b.stop) }) }
 // retryEvery is how often a dial waiting for a free lease tries again.
 const retryEvery = 25 * time.Millisecond
 
+// share is the most leases of one database this worker takes: its fair part
+// of the budget, so that a worker keeping its connections busy does not
+// starve the others of any.
+func (b *Budget) share() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(1, (b.max+b.workers-1)/b.workers)
+}
+
+// announce records this worker as live (key worker.<owner>) and counts the
+// live workers.
+func (b *Budget) announce() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := b.kv.Put(ctx, "worker."+b.owner, []byte("1")); err != nil {
+		return
+	}
+	keys, err := b.kv.ListKeys(ctx, jetstream.MetaOnly())
+	if err != nil {
+		return
+	}
+	n := 0
+	for k := range keys.Keys() {
+		if strings.HasPrefix(k, "worker.") {
+			n++
+		}
+	}
+	b.mu.Lock()
+	b.workers = max(n, 1)
+	b.mu.Unlock()
+}
+
 // acquire takes a free lease of dbID, waiting until ctx ends.
 func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
 	for {
+		b.mu.Lock()
+		mine := b.perDB[dbID]
+		b.mu.Unlock()
 		for slot := range b.max {
+			if mine >= b.share() {
+				break // this worker's part is in use: wait for one of its own
+			}
 			key := dbID + "." + strconv.Itoa(slot)
 			rev, err := b.kv.Create(ctx, key, []byte(b.owner))
 			if err == nil {
-				l := &lease{key: key, rev: rev}
+				l := &lease{key: key, rev: rev, db: dbID}
 				b.mu.Lock()
 				b.held[key] = l
+				b.perDB[dbID]++
 				b.mu.Unlock()
 				return l, nil
 			}
@@ -103,8 +161,7 @@ func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
 // release gives a lease back.
 func (b *Budget) release(l *lease) {
 	b.mu.Lock()
-	_, mine := b.held[l.key]
-	delete(b.held, l.key)
+	mine := b.forget(l)
 	rev := l.rev
 	b.mu.Unlock()
 	if !mine {
@@ -155,6 +212,7 @@ func (b *Budget) refreshLoop() {
 			return
 		case <-t.C:
 		}
+		b.announce()
 		b.refresh()
 	}
 }
@@ -177,7 +235,7 @@ func (b *Budget) refresh() {
 			b.mu.Unlock()
 			continue
 		}
-		delete(b.held, l.key)
+		b.forget(l)
 		c := l.conn
 		b.mu.Unlock()
 		b.log.Warn("connection lease lost; closing its connection", "key", l.key, "err", err)

@@ -184,3 +184,38 @@ func TestBudgetLostLeaseClosesConnection(t *testing.T) {
 	}
 	_ = c.Close()
 }
+
+// A worker takes at most its fair part of a database's budget, so that one
+// keeping its connections busy cannot starve the other workers of any.
+func TestBudgetFairShare(t *testing.T) {
+	t.Parallel()
+	js := jetStream(t)
+	srv := listen(t)
+	var ws []*Budget
+	for i := range 4 {
+		ws = append(ws, open(t, js, 4, "share"+string(rune('0'+i))))
+	}
+	for _, w := range ws {
+		w.announce() // every worker now counts all four
+	}
+	if got := ws[0].share(); got != 1 {
+		t.Fatalf("share with 4 workers and a budget of 4: %d, want 1", got)
+	}
+	first, err := ws[0].Dialer("db_s", plain)(context.Background(), "tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := ws[0].Dialer("db_s", plain)(ctx, "tcp", srv.addr); connectors.KindOf(err) != connectors.KindUnavailable {
+		t.Fatalf("a second connection beyond the worker's share: %v", err)
+	}
+	for _, w := range ws[1:] {
+		c, err := w.Dialer("db_s", plain)(context.Background(), "tcp", srv.addr)
+		if err != nil {
+			t.Fatalf("another worker's share was taken: %v", err)
+		}
+		defer c.Close()
+	}
+}

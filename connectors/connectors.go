@@ -74,6 +74,7 @@ type ToolSpec struct {
 type Options struct {
 	MaxOpen          int           // open connections per Source
 	IdleTimeout      time.Duration // idle connections are closed after this
+	MaxLifetime      time.Duration // connections are replaced after this (0: never), so a fleet budget rebalances
 	StatementTimeout time.Duration // server-side statement timeout
 	ConnectTimeout   time.Duration
 	Dial             DialContextFunc // enforces the host policy; never nil from the worker

@@ -35,6 +35,10 @@ type Databases struct {
 	Budget *budget.Budget
 }
 
+// budgetLifetime is how long a budgeted connection lives before the pool
+// replaces it.
+const budgetLifetime = 30 * time.Second
+
 // ParamsOf opens a stored record's credentials.
 func ParamsOf(rec *storage.Database, ring *keyring.Keyring) (connectors.Params, error) {
 	p := connectors.Params{Host: rec.Host, Port: rec.Port, Database: rec.Database, Username: rec.Username,
@@ -156,6 +160,9 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 		if d.Budget != nil {
 			o.Dial = d.Budget.Dialer(rec.ID, o.Dial)
 			o.MaxOpen = min(o.MaxOpen, d.Budget.Max())
+			// Connections are replaced now and then, so that the fleet's
+			// shares of the budget follow workers joining and leaving.
+			o.MaxLifetime = budgetLifetime
 		}
 		octx, cancel := context.WithTimeout(ctx, o.ConnectTimeout+time.Second)
 		defer cancel()

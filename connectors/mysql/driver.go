@@ -136,6 +136,9 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 	n := max(o.MaxOpen, 1)
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
+	if o.MaxLifetime > 0 {
+		db.SetConnMaxLifetime(o.MaxLifetime)
+	}
 	if o.IdleTimeout > 0 {
 		db.SetConnMaxIdleTime(o.IdleTimeout)
 	}

@@ -136,6 +136,9 @@ func poolConfig(p connectors.Params, o connectors.Options) (*pgxpool.Config, err
 	cfg.MaxConns = int32(max(o.MaxOpen, 1))
 	cfg.MinConns = 0
 	cfg.MinIdleConns = 0
+	if o.MaxLifetime > 0 {
+		cfg.MaxConnLifetime = o.MaxLifetime
+	}
 	if o.IdleTimeout > 0 {
 		cfg.MaxConnIdleTime = o.IdleTimeout
 		cfg.HealthCheckPeriod = min(time.Minute, max(o.IdleTimeout/2, time.Second))

@@ -228,6 +228,7 @@ func (d Driver) Open(ctx context.Context, p connectors.Params, o connectors.Opti
 		DialTimeout:     o.ConnectTimeout,
 		PoolSize:        poolSize,
 		ConnMaxIdleTime: o.IdleTimeout,
+		ConnMaxLifetime: o.MaxLifetime,
 		// Honour the call's deadline on socket reads and writes too.
 		ContextTimeoutEnabled: true,
 		// Never retry: a retried write could apply twice.
