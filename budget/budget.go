@@ -135,7 +135,11 @@ func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
 				break // this worker's part is in use: wait for one of its own
 			}
 			key := dbID + "." + strconv.Itoa(slot)
-			rev, err := b.kv.Create(ctx, key, []byte(b.owner))
+			// Not the caller's ctx: a create that succeeds as it ends must
+			// still be recorded, or its slot would leak until it expires.
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			rev, err := b.kv.Create(cctx, key, []byte(b.owner))
+			cancel()
 			if err == nil {
 				l := &lease{key: key, rev: rev, db: dbID}
 				b.mu.Lock()
@@ -200,20 +204,26 @@ func (b *Budget) Dialer(dbID string, dial connectors.DialContextFunc) connectors
 	}
 }
 
+// announceEvery is how often a worker counts the live workers.
+const announceEvery = 3 * time.Second
+
 // refreshLoop renews every held lease at a third of its TTL. A lease that
 // cannot be renewed may be lost: its connection is closed, so the budget
 // holds even for a worker cut off from NATS.
 func (b *Budget) refreshLoop() {
 	t := time.NewTicker(b.ttl / 3)
 	defer t.Stop()
+	a := time.NewTicker(announceEvery)
+	defer a.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
+		case <-a.C:
+			b.announce()
 		case <-t.C:
+			b.refresh()
 		}
-		b.announce()
-		b.refresh()
 	}
 }
 

@@ -37,7 +37,7 @@ type Databases struct {
 
 // budgetLifetime is how long a budgeted connection lives before the pool
 // replaces it.
-const budgetLifetime = 30 * time.Second
+const budgetLifetime = 10 * time.Second
 
 // ParamsOf opens a stored record's credentials.
 func ParamsOf(rec *storage.Database, ring *keyring.Keyring) (connectors.Params, error) {
