@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -24,9 +23,6 @@ import (
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/tracing"
 )
-
-// defaultMemoryLimit is the soft memory limit of a process (GOMEMLIMIT).
-const defaultMemoryLimit = 120 << 20
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -94,11 +90,6 @@ func run(args []string) int {
 }
 
 func serve(ctx context.Context, stop context.CancelFunc, cfg *config.Config, mode service.Mode, sandbox bool) int {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		// A soft memory limit: under load the collector runs sooner rather
-		// than let garbage double the heap. GOMEMLIMIT overrides it.
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 	var opts service.Options
 	if sandbox {
 		// Refuse a misplaced --composio-sandbox before anything starts.
