@@ -23,7 +23,7 @@ const Bucket = "MCP_DB_LEASES"
 // DefaultTTL is how long a lease lives without a refresh. A worker refreshes
 // its leases every TTL/3; one that cannot (it lost NATS) closes the
 // connections whose leases it may have lost.
-const DefaultTTL = 30 * time.Second
+const DefaultTTL = 15 * time.Second
 
 // Budget hands out connection leases for every database, for one worker.
 type Budget struct {
