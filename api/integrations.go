@@ -113,9 +113,6 @@ func notConfigured(w http.ResponseWriter) {
 		"OAuth integrations are not configured on this server (set COMPOSIO_API_KEY and COMPOSIO_AUTH_CONFIGS)"))
 }
 
-// writeIntegrationError writes err (with Retry-After when it asks for one).
-func writeIntegrationError(w http.ResponseWriter, err error) { writeError(w, err) }
-
 func (s *Server) integrationsList(w http.ResponseWriter, r *http.Request) {
 	if s.d.Integrations == nil {
 		notConfigured(w)
@@ -123,7 +120,7 @@ func (s *Server) integrationsList(w http.ResponseWriter, r *http.Request) {
 	}
 	ps, err := s.d.Integrations.Providers(r.Context())
 	if err != nil {
-		writeIntegrationError(w, err)
+		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"integrations": ps})
@@ -161,7 +158,7 @@ func (s *Server) integrationsConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.d.Integrations.Connect(r.Context(), req.UserID, req.Provider, strings.TrimSpace(req.RedirectURL))
 	if err != nil {
-		writeIntegrationError(w, err)
+		writeError(w, err)
 		s.audit(r.Context(), "integration.connect", req.UserID, req.Provider, errStatus(err), start, "")
 		return
 	}
@@ -181,7 +178,7 @@ func (s *Server) integrationsConnected(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := s.d.Integrations.Connected(r.Context(), userID)
 	if err != nil {
-		writeIntegrationError(w, err)
+		writeError(w, err)
 		return
 	}
 	if list == nil {
@@ -227,7 +224,7 @@ func (s *Server) integrationsDisconnect(w http.ResponseWriter, r *http.Request) 
 	}
 	ids, err := s.d.Integrations.Disconnect(r.Context(), req.UserID, req.IntegrationID, req.Provider)
 	if err != nil {
-		writeIntegrationError(w, err)
+		writeError(w, err)
 		s.audit(r.Context(), "integration.disconnect", req.UserID, target, errStatus(err), start, "")
 		return
 	}
@@ -264,7 +261,7 @@ func (s *Server) integrationsRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	out, changed, err := s.d.Integrations.Refresh(r.Context(), req.UserID, id)
 	if err != nil {
-		writeIntegrationError(w, err)
+		writeError(w, err)
 		s.audit(r.Context(), "integration.refresh", req.UserID, id, errStatus(err), start, "")
 		return
 	}
@@ -297,7 +294,7 @@ func (s *Server) integrationCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	target, err := s.d.Integrations.CallbackTarget(r.Context(), q.Get("state"))
 	if err != nil {
-		writeIntegrationError(w, err)
+		writeError(w, err)
 		return
 	}
 	if target.Closed != "" {

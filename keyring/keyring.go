@@ -65,12 +65,6 @@ func (r *Keyring) Open(token string) ([]byte, error) {
 	return msg, nil
 }
 
-// IsPrimary reports whether a token was sealed with the primary key, so
-// rotation can skip what is already current.
-func (r *Keyring) IsPrimary(token string) bool {
-	return fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[:1]) != nil
-}
-
 // Primary returns the encoded primary key, for deriving other secrets.
 func (r *Keyring) Primary() []byte {
 	k := *r.keys[0]

@@ -29,12 +29,12 @@ func TestRotation(t *testing.T) {
 	if err != nil || string(got) != "s3cret" {
 		t.Fatalf("open with old key in ring: %q %v", got, err)
 	}
-	if both.IsPrimary(tok) {
-		t.Fatal("old token reported as primary")
+	if both.IsCurrent("b", tok) {
+		t.Fatal("old token reported as current")
 	}
-	tok2, _ := both.Seal([]byte("s3cret"))
-	if !both.IsPrimary(tok2) {
-		t.Fatal("new token not primary")
+	tok2, _ := both.SealBound("b", []byte("s3cret"))
+	if !both.IsCurrent("b", tok2) {
+		t.Fatal("new token not current")
 	}
 	newOnly, _ := Parse(newKey)
 	if _, err := newOnly.Open(tok); err == nil {

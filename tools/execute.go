@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -129,17 +130,7 @@ func (s *Service) Submit(ctx context.Context, c messages.Class, job *messages.Jo
 }
 
 func unavailable(err error) *Error {
-	return errorf(CodeBrokerUnavailable, "the job queue is unavailable: %s", queueReason(err))
-}
-
-// queueReason is the part of a queue error worth showing.
-func queueReason(err error) string {
-	const p = "queue: "
-	msg := err.Error()
-	if len(msg) > len(p) && msg[:len(p)] == p {
-		msg = msg[len(p):]
-	}
-	return msg
+	return errorf(CodeBrokerUnavailable, "the job queue is unavailable: %s", strings.TrimPrefix(err.Error(), "queue: "))
 }
 
 // KeepLate records a reply whose caller already gave up (a 504), so that

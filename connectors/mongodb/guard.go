@@ -24,34 +24,20 @@ const (
 	offsetUncompLen = 20
 )
 
-// wireGuard wraps a plaintext connection to MongoDB and fails a read before
+// wireGuard scans a plaintext connection to MongoDB (connectors.ScanConn) and
+// fails a read before
 // the driver sees a message whose declared length is below 16 or above
 // maxWireMessage, or an OP_COMPRESSED message that declares more than
 // maxWireMessage uncompressed bytes (the driver allocates that much before
 // decompressing).
 type wireGuard struct {
-	net.Conn
-	err  error
 	head [compressedLen]byte
 	n    int   // header bytes of the current message seen
 	size int64 // the current message's declared length
 	left int64 // bytes of the current message past its inspected header
 }
 
-func guardWire(c net.Conn) net.Conn { return &wireGuard{Conn: c} }
-
-// Read passes the bytes through once they have been checked.
-func (g *wireGuard) Read(p []byte) (int, error) {
-	if g.err != nil {
-		return 0, g.err
-	}
-	n, err := g.Conn.Read(p)
-	if cerr := g.scan(p[:n]); cerr != nil {
-		g.err = cerr
-		return 0, cerr
-	}
-	return n, err
-}
+func guardWire(c net.Conn) net.Conn { return connectors.ScanConn(c, (&wireGuard{}).scan) }
 
 func (g *wireGuard) scan(b []byte) error {
 	for len(b) > 0 {

@@ -30,9 +30,6 @@ const (
 // follows the framing of every reply (including the payloads of bulk
 // strings, which may hold any bytes) without keeping them.
 type respGuard struct {
-	net.Conn
-	err error
-
 	inLine  bool    // inside a header line (type byte seen, no '\n' yet)
 	typ     byte    // the line's type byte
 	num     int64   // the line's number so far, for length-carrying types
@@ -52,20 +49,7 @@ type frame struct {
 	attr bool // an attribute, which its parent does not count as a value
 }
 
-func guardRESP(c net.Conn) net.Conn { return &respGuard{Conn: c} }
-
-// Read passes the bytes through once they have been checked.
-func (g *respGuard) Read(p []byte) (int, error) {
-	if g.err != nil {
-		return 0, g.err
-	}
-	n, err := g.Conn.Read(p)
-	if cerr := g.scan(p[:n]); cerr != nil {
-		g.err = cerr
-		return 0, cerr
-	}
-	return n, err
-}
+func guardRESP(c net.Conn) net.Conn { return connectors.ScanConn(c, (&respGuard{}).scan) }
 
 func (g *respGuard) scan(b []byte) error {
 	for len(b) > 0 {
