@@ -27,25 +27,29 @@ const DefaultTTL = 15 * time.Second
 
 // Budget hands out connection leases for every database, for one worker.
 type Budget struct {
+	js    jetstream.JetStream
+	cfg   jetstream.KeyValueConfig
 	kv    jetstream.KeyValue
 	max   int
 	owner string
 	ttl   time.Duration
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	held    map[string]*lease // key → lease
-	perDB   map[string]int    // leases held per database
-	workers int               // live workers of the fleet, this one included
-	stop    chan struct{}
-	once    sync.Once
+	mu        sync.Mutex
+	held      map[string]*lease // key → lease
+	perDB     map[string]int    // leases held per database
+	workers   int               // live workers of the fleet, this one included
+	recreated time.Time         // when recreate last ran
+	stop      chan struct{}
+	once      sync.Once
 }
 
 type lease struct {
-	key  string
-	db   string
-	rev  uint64
-	conn net.Conn // closed when the lease is lost
+	key     string
+	db      string
+	rev     uint64
+	renewed time.Time // when NATS last stored it: it expires TTL after that, at the latest
+	conn    net.Conn  // closed when the lease is lost
 }
 
 // forget drops a lease from the held set. Call with mu held.
@@ -67,16 +71,17 @@ func Open(ctx context.Context, js jetstream.JetStream, perDB, replicas int, owne
 	if perDB < 1 {
 		return nil, errors.New("budget: the connection budget must be at least 1")
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket,
+	cfg := jetstream.KeyValueConfig{Bucket: Bucket,
 		Description: "connection leases: at most MCP_DB_MAX_CONNECTIONS per user database across the fleet",
-		TTL:         DefaultTTL, History: 1, Replicas: max(replicas, 1), Storage: jetstream.MemoryStorage})
+		TTL:         DefaultTTL, History: 1, Replicas: max(replicas, 1), Storage: jetstream.MemoryStorage}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("budget: bucket %s: %w", Bucket, err)
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Budget{kv: kv, max: perDB, owner: owner, ttl: DefaultTTL, log: log, held: map[string]*lease{},
+	b := &Budget{js: js, cfg: cfg, kv: kv, max: perDB, owner: owner, ttl: DefaultTTL, log: log, held: map[string]*lease{},
 		perDB: map[string]int{}, workers: 1, stop: make(chan struct{})}
 	b.announce()
 	go b.refreshLoop()
@@ -106,10 +111,10 @@ func (b *Budget) share() int {
 func (b *Budget) announce() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := b.kv.Put(ctx, "worker."+b.owner, []byte("1")); err != nil {
+	if _, err := b.bucket().Put(ctx, "worker."+b.owner, []byte("1")); err != nil {
 		return
 	}
-	keys, err := b.kv.ListKeys(ctx, jetstream.MetaOnly())
+	keys, err := b.bucket().ListKeys(ctx, jetstream.MetaOnly())
 	if err != nil {
 		return
 	}
@@ -138,18 +143,22 @@ func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
 			// Not the caller's ctx: a create that succeeds as it ends must
 			// still be recorded, or its slot would leak until it expires.
 			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			rev, err := b.kv.Create(cctx, key, []byte(b.owner))
+			sent := time.Now()
+			rev, err := b.bucket().Create(cctx, key, []byte(b.owner))
 			cancel()
 			if err == nil {
-				l := &lease{key: key, rev: rev, db: dbID}
+				l := &lease{key: key, rev: rev, db: dbID, renewed: sent}
 				b.mu.Lock()
 				b.held[key] = l
 				b.perDB[dbID]++
 				b.mu.Unlock()
 				return l, nil
 			}
+			if bucketMissing(err) && b.recreate() {
+				continue // the next slot, in the bucket made again
+			}
 			if !errors.Is(err, jetstream.ErrKeyExists) {
-				return nil, &connectors.Error{Kind: connectors.KindUnavailable, Err: err,
+				return nil, &connectors.Error{Kind: connectors.KindBroker, Err: err,
 					Msg: "the connection budget cannot be checked: the message broker is unavailable"}
 			}
 		}
@@ -173,7 +182,7 @@ func (b *Budget) release(l *lease) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := b.kv.Delete(ctx, l.key, jetstream.LastRevision(rev)); err != nil {
+	if err := b.bucket().Delete(ctx, l.key, jetstream.LastRevision(rev)); err != nil {
 		b.log.Debug("connection lease not released; it expires", "key", l.key, "err", err)
 	}
 }
@@ -208,8 +217,9 @@ func (b *Budget) Dialer(dbID string, dial connectors.DialContextFunc) connectors
 const announceEvery = 3 * time.Second
 
 // refreshLoop renews every held lease at a third of its TTL. A lease that
-// cannot be renewed may be lost: its connection is closed, so the budget
-// holds even for a worker cut off from NATS.
+// another worker took, or that could not be renewed for two thirds of its
+// TTL, may be lost: its connection is closed, so the budget holds even for
+// a worker cut off from NATS. A shorter outage of NATS closes nothing.
 func (b *Budget) refreshLoop() {
 	t := time.NewTicker(b.ttl / 3)
 	defer t.Stop()
@@ -237,12 +247,35 @@ func (b *Budget) refresh() {
 	b.mu.Unlock()
 	for _, l := range all {
 		ctx, cancel := context.WithTimeout(context.Background(), b.ttl/6)
-		rev, err := b.kv.Update(ctx, l.key, []byte(b.owner), l.rev)
+		sent := time.Now()
+		rev, err := b.bucket().Update(ctx, l.key, []byte(b.owner), l.rev)
 		cancel()
 		b.mu.Lock()
 		if err == nil {
-			l.rev = rev
+			l.rev, l.renewed = rev, sent
 			b.mu.Unlock()
+			continue
+		}
+		b.mu.Unlock()
+		if bucketMissing(err) {
+			b.recreate() // NATS lost its memory: take the lease again below
+		}
+		if leaseGone(err) || bucketMissing(err) {
+			// Expired, or the bucket is new: free slots are taken again; one
+			// that another worker holds now is lost.
+			cctx, cancel := context.WithTimeout(context.Background(), b.ttl/6)
+			rev, err = b.bucket().Create(cctx, l.key, []byte(b.owner))
+			cancel()
+		}
+		b.mu.Lock()
+		if err == nil {
+			l.rev, l.renewed = rev, sent
+			b.mu.Unlock()
+			continue
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && time.Since(l.renewed) < b.ttl*2/3 {
+			b.mu.Unlock() // NATS is away for now: the lease outlives the next try
+			b.log.Debug("connection lease not renewed; trying again", "key", l.key, "err", err)
 			continue
 		}
 		b.forget(l)
@@ -253,6 +286,45 @@ func (b *Budget) refresh() {
 			_ = c.Close()
 		}
 	}
+}
+
+// leaseGone tells an update refused because the lease is not at the
+// revision this worker holds (it expired, or another worker holds the
+// slot) from a broker that could not be asked.
+func leaseGone(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// bucketMissing tells that the lease bucket is gone: NATS restarted and lost
+// its memory storage.
+func bucketMissing(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrBucketNotFound)
+}
+
+// recreate makes the lease bucket again, at most once a second, and tells
+// whether it exists now.
+func (b *Budget) recreate() bool {
+	b.mu.Lock()
+	if time.Since(b.recreated) < time.Second {
+		b.mu.Unlock()
+		return false
+	}
+	b.recreated = time.Now()
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, b.cfg)
+	if err != nil {
+		return false
+	}
+	b.mu.Lock()
+	b.kv = kv
+	b.mu.Unlock()
+	b.log.Info("connection lease bucket made again (NATS lost it)", "bucket", Bucket)
+	return true
 }
 
 // releaseLag is how long a closed connection keeps its lease: the server
@@ -271,4 +343,11 @@ func (c *leasedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { time.AfterFunc(releaseLag, c.release) })
 	return err
+}
+
+// bucket is the lease bucket's current handle.
+func (b *Budget) bucket() jetstream.KeyValue {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.kv
 }

@@ -219,3 +219,109 @@ func TestBudgetFairShare(t *testing.T) {
 		defer c.Close()
 	}
 }
+
+// NATS away for less than two thirds of a lease's TTL closes nothing; away
+// longer, the connection goes, since its lease may have expired.
+func TestBudgetOutlivesShortOutage(t *testing.T) {
+	t.Parallel()
+	ns, err := embedded.StartNATS(t.TempDir(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns.Server()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	b := open(t, js, 1, "w")
+	b.Close() // the test drives the refresh
+	srv := listen(t)
+	c, err := b.Dialer("db_o", plain)(context.Background(), "tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ns.Close()
+	b.refresh()
+	time.Sleep(100 * time.Millisecond)
+	if srv.open.Load() != 1 {
+		t.Fatal("a renewal that failed once closed the connection")
+	}
+	b.mu.Lock()
+	for _, l := range b.held {
+		l.renewed = time.Now().Add(-b.ttl * 2 / 3)
+	}
+	b.mu.Unlock()
+	b.refresh()
+	deadline := time.Now().Add(3 * time.Second)
+	for srv.open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a lease unrenewed for 2/3 of its TTL kept its connection")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// NATS restarted and lost the bucket (memory storage): the next renewal
+// makes it again and takes the same lease back, the connection stays, and
+// new dials work.
+func TestBudgetBucketMadeAgain(t *testing.T) {
+	t.Parallel()
+	js := jetStream(t)
+	b := open(t, js, 2, "w")
+	b.Close()
+	srv := listen(t)
+	c, err := b.Dialer("db_m", plain)(context.Background(), "tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := js.DeleteKeyValue(context.Background(), Bucket); err != nil {
+		t.Fatal(err)
+	}
+	b.refresh()
+	kv, err := js.KeyValue(context.Background(), Bucket)
+	if err != nil {
+		t.Fatalf("bucket not made again: %v", err)
+	}
+	e, err := kv.Get(context.Background(), "db_m.0")
+	if err != nil || string(e.Value()) != "w" {
+		t.Fatalf("lease not taken back: %v", err)
+	}
+	if srv.open.Load() != 1 {
+		t.Fatal("the connection was closed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c2, err := b.Dialer("db_m", plain)(ctx, "tcp", srv.addr)
+	if err != nil {
+		t.Fatalf("a new dial after the bucket came back: %v", err)
+	}
+	_ = c2.Close()
+}
+
+// A broker that cannot be asked is the service's fault (503), not the
+// database's.
+func TestBudgetBrokerDownIsBrokerUnavailable(t *testing.T) {
+	t.Parallel()
+	ns, err := embedded.StartNATS(t.TempDir(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns.Server()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	b := open(t, js, 1, "w")
+	ns.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = b.Dialer("db_d", plain)(ctx, "tcp", "127.0.0.1:1")
+	var ce *connectors.Error
+	if !errors.As(err, &ce) || ce.Code() != "broker_unavailable" {
+		t.Fatalf("dial with NATS down: %v", err)
+	}
+}

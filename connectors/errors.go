@@ -24,6 +24,9 @@ const (
 	KindTimeout
 	// KindUnavailable: the database could not be reached. Retried with backoff.
 	KindUnavailable
+	// KindBroker: the service's own message broker, which holds the fleet's
+	// connection budget, could not be reached (503). Retried with backoff.
+	KindBroker
 )
 
 // Error is a classified connector error. Msg is safe to show to the caller: it
@@ -52,6 +55,8 @@ func (e *Error) Code() string {
 		return "query_timeout"
 	case KindUnavailable:
 		return "database_unavailable"
+	case KindBroker:
+		return "broker_unavailable"
 	}
 	return "error"
 }

@@ -120,6 +120,7 @@ func TestNATSKilledDuringSyncReads(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	statuses := map[int]int{}
+	bodies := map[int]string{} // one body per status, for the failure message
 	var slowest time.Duration
 	for range callers {
 		wg.Add(1)
@@ -136,6 +137,7 @@ func TestNATSKilledDuringSyncReads(t *testing.T) {
 				took := time.Since(start)
 				mu.Lock()
 				statuses[r.Status]++
+				bodies[r.Status] = string(r.Body)
 				slowest = max(slowest, took)
 				mu.Unlock()
 			}
@@ -152,7 +154,7 @@ func TestNATSKilledDuringSyncReads(t *testing.T) {
 	wg.Wait()
 	for status := range statuses {
 		if status != http.StatusOK && status != http.StatusServiceUnavailable && status != http.StatusGatewayTimeout {
-			t.Fatalf("a caller got %d: %v", status, statuses)
+			t.Fatalf("a caller got %d: %v (%.300s)", status, statuses, bodies[status])
 		}
 	}
 	if slowest > 5*time.Second+2*time.Second {

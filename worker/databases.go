@@ -270,7 +270,7 @@ func connectorOutcome(err error, attempt int) Outcome {
 	switch ce.Kind {
 	case connectors.KindInput:
 		return Fail(ce.Code(), ce.Msg)
-	case connectors.KindUnavailable:
+	case connectors.KindUnavailable, connectors.KindBroker:
 		return RetryLater(ce.Code(), ce.Msg, backoff(attempt))
 	default:
 		return Fail(ce.Code(), ce.Msg)
