@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,12 +57,11 @@ func TestAuditLog(t *testing.T) {
 	if entries[1].Target != "DB_QUERY_"+dbID || entries[1].JobID == "" {
 		t.Fatalf("execute entry lacks target or job id: %+v", entries[1])
 	}
-	raw := shared.Collection(t, storage.CollAudit)
-	n, err := raw.CountDocuments(context.Background(), map[string]any{"$or": []any{
-		map[string]any{"target": map[string]any{"$regex": "row-secret"}},
-		map[string]any{"target": map[string]any{"$regex": "audit-pw"}},
-	}})
-	if err != nil || n != 0 {
-		t.Fatalf("audit log holds results or secrets: %d %v", n, err)
+	// Neither the query, its rows nor the password reach the log.
+	for _, e := range entries {
+		b, _ := json.Marshal(e)
+		if strings.Contains(string(b), "row-secret") || strings.Contains(string(b), "audit-pw") || strings.Contains(string(b), "SELECT") {
+			t.Fatalf("audit entry holds a query, a result or a secret: %s", b)
+		}
 	}
 }

@@ -239,3 +239,21 @@ func (m minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (m minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h: m.h.WithGroup(name), min: m.min}
 }
+
+// RunningFerretURI is the connection string of the FerretDB that a running
+// `serve` keeps on its unix socket in dir (dir/run/mongo.sock), for a
+// command of the same user on the same machine; false when no server
+// listens there.
+func RunningFerretURI(ctx context.Context, dir string) (string, bool) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false
+	}
+	sock := filepath.Join(abs, "run", "mongo.sock")
+	c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "unix", sock)
+	if err != nil {
+		return "", false
+	}
+	_ = c.Close()
+	return "mongodb://" + url.PathEscape(sock) + "/", true
+}

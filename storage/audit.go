@@ -1,9 +1,14 @@
 package storage
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// CollAudit is the capped collection of audit entries.
+// CollAudit is the audit log: one document per batch of entries.
 const CollAudit = "audit_log"
 
 // AuditEntry records who did what, when, with which outcome. It never holds
@@ -41,6 +46,70 @@ type Retention struct {
 	Every      time.Duration // how often to prune; default one minute
 }
 
+// auditBatch is one document of the audit log: the entries one API node
+// wrote in one batch, oldest first, as gzip-compressed JSON lines.
+//
+// Why batches, compressed: FerretDB's SQLite backend pushes no filter but
+// an _id equality and no sort down to SQLite, so every other query reads
+// and decodes every document of the collection, at about 80 µs per
+// stored entry field by field. One compressed value per batch makes a
+// retention pass over 100,000 entries read ~400 small documents (tens of
+// milliseconds) instead of 100,000 (seconds, and hundreds of MB of
+// memory), and a batch one insert. `mcp-service audit` prints the log.
+// Documents of the older layout, one entry each, are read and pruned alike.
+type auditBatch struct {
+	ID    bson.ObjectID `bson:"_id"`
+	At    time.Time     `bson:"at"`    // the newest entry's time: what reading and pruning order by
+	First time.Time     `bson:"first"` // the oldest entry's time
+	N     int64         `bson:"n"`     // how many entries
+	// UserID holds the batch's distinct users, so that the filter
+	// {user_id: u} finds a user's batches (and entries of the older layout).
+	UserID  []string `bson:"user_id"`
+	Entries []byte   `bson:"entries"` // gzip of one JSON AuditEntry per line
+}
+
+// newAuditBatch orders entries oldest first and makes their document.
+func newAuditBatch(entries []AuditEntry) (*auditBatch, error) {
+	slices.SortStableFunc(entries, func(a, b AuditEntry) int { return a.At.Compare(b.At) })
+	b := &auditBatch{ID: bson.NewObjectID(), First: entries[0].At, At: entries[len(entries)-1].At,
+		N: int64(len(entries))}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
+	enc := json.NewEncoder(zw)
+	for _, e := range entries {
+		if !slices.Contains(b.UserID, e.UserID) {
+			b.UserID = append(b.UserID, e.UserID)
+		}
+		if err := enc.Encode(e); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	b.Entries = buf.Bytes()
+	return b, nil
+}
+
+// entries decodes a batch's entries, oldest first.
+func (b *auditBatch) entries() ([]AuditEntry, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b.Entries))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuditEntry, 0, b.N)
+	dec := json.NewDecoder(zr)
+	for {
+		var e AuditEntry
+		if err := dec.Decode(&e); errors.Is(err, io.EOF) {
+			return out, nil
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+}
+
 // Auditor writes audit entries in the background, in batches (one insert per
 // batch, never one per call), so the hot path never waits for storage, and
 // prunes the log to its Retention. When storage is down and the buffer is
@@ -57,8 +126,12 @@ type Auditor struct {
 	once    sync.Once
 }
 
-// auditFlush is how long an entry may wait for its batch to fill.
-const auditFlush = 200 * time.Millisecond
+// auditFlush is how long an entry may wait for its batch to fill, and
+// auditBatchSize how many entries a batch (one document) holds at most.
+const (
+	auditFlush     = 200 * time.Millisecond
+	auditBatchSize = 256
+)
 
 // NewAuditor makes sure the audit collection has its index on "at" (for
 // pruning and reading newest first) and starts the writer and the pruner.
@@ -117,11 +190,11 @@ func (a *Auditor) Record(e AuditEntry) {
 // Dropped counts entries lost to a full buffer.
 func (a *Auditor) Dropped() int64 { return a.dropped.Load() }
 
-// run batches entries: a batch goes out when it is full or auditFlush after
-// its first entry. An idle auditor has no timer running.
+// run batches entries: a batch goes out as one document when it is full
+// or auditFlush after its first entry. An idle auditor has no timer running.
 func (a *Auditor) run() {
 	defer a.wg.Done()
-	batch := make([]any, 0, 256)
+	batch := make([]AuditEntry, 0, auditBatchSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	flush := func() {
@@ -129,13 +202,16 @@ func (a *Auditor) run() {
 		if len(batch) == 0 {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if _, err := a.coll.InsertMany(ctx, batch); err != nil {
+		doc, err := newAuditBatch(batch)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err = a.coll.InsertOne(ctx, doc)
+			cancel()
+		}
+		if err != nil {
 			a.log.Warn("audit write failed", "entries", len(batch), "err", err)
 		}
-		cancel()
-		clear(batch)
-		batch = batch[:0]
+		batch = make([]AuditEntry, 0, auditBatchSize) // the document kept the old one until written
 	}
 	add := func(e AuditEntry) {
 		if len(batch) == 0 {
@@ -188,38 +264,185 @@ func (a *Auditor) pruneLoop() {
 }
 
 // Prune deletes the entries the retention no longer keeps and returns how
-// many it deleted.
+// many it deleted. Whole batches go with one delete; the one batch that
+// straddles a limit is rewritten without its entries beyond it.
 func (a *Auditor) Prune(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var deleted int64
 	if a.keep.MaxAge > 0 {
-		r, err := a.coll.DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: time.Now().Add(-a.keep.MaxAge)}}}})
+		cutoff := time.Now().Add(-a.keep.MaxAge)
+		n, err := a.pruneAge(ctx, cutoff)
+		deleted += n
 		if err != nil {
 			return deleted, err
 		}
-		deleted += r.DeletedCount
 	}
 	if a.keep.MaxEntries > 0 {
-		// The newest entry beyond the limit: it and everything older go.
-		var cut struct {
-			At time.Time `bson:"at"`
-		}
-		err := a.coll.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "at", Value: -1}}).
-			SetSkip(a.keep.MaxEntries).SetProjection(bson.D{{Key: "at", Value: 1}})).Decode(&cut)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return deleted, nil
-		}
+		n, err := a.pruneCount(ctx)
+		deleted += n
 		if err != nil {
 			return deleted, err
 		}
-		r, err := a.coll.DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lte", Value: cut.At}}}})
-		if err != nil {
-			return deleted, err
-		}
-		deleted += r.DeletedCount
 	}
 	return deleted, nil
+}
+
+// pruneAge deletes the batches whose newest entry is older than cutoff, then
+// trims the older entries of the batches that straddle it.
+func (a *Auditor) pruneAge(ctx context.Context, cutoff time.Time) (int64, error) {
+	var deleted int64
+	// Counted before the delete: the batches' sizes, not the documents.
+	old, err := a.sizes(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
+	if err != nil {
+		return 0, err
+	}
+	if len(old) > 0 {
+		ids := make([]any, len(old))
+		for i, b := range old {
+			ids[i] = b.ID
+		}
+		r, err := a.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+		if err != nil {
+			return 0, err
+		}
+		if r.DeletedCount == int64(len(old)) {
+			for _, b := range old {
+				deleted += b.n()
+			}
+		} else {
+			deleted += r.DeletedCount
+		}
+	}
+	straddle, err := a.coll.Find(ctx, bson.D{{Key: "first", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
+	if err != nil {
+		return deleted, err
+	}
+	var batches []auditBatch
+	if err := straddle.All(ctx, &batches); err != nil {
+		return deleted, err
+	}
+	for i := range batches {
+		b := &batches[i]
+		if b.Entries == nil {
+			continue // an entry of the older layout: deleted above when old
+		}
+		entries, err := b.entries()
+		if err != nil {
+			return deleted, err
+		}
+		old := slices.IndexFunc(entries, func(e AuditEntry) bool { return !e.At.Before(cutoff) })
+		if old <= 0 {
+			continue
+		}
+		n, err := a.trim(ctx, b.ID, entries, len(entries)-old)
+		deleted += n
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// pruneCount deletes the oldest batches beyond the newest MaxEntries
+// entries and trims the batch that straddles the limit.
+func (a *Auditor) pruneCount(ctx context.Context) (int64, error) {
+	all, err := a.sizes(ctx, bson.D{})
+	if err != nil {
+		return 0, err
+	}
+	var kept, deleted, before int64 // before: entries newer than the boundary batch
+	var ids []any
+	var boundary *batchSize
+	for i := range all {
+		b := &all[i]
+		switch {
+		case kept >= a.keep.MaxEntries:
+			ids = append(ids, b.ID)
+			deleted += b.n()
+		case kept+b.n() > a.keep.MaxEntries:
+			boundary, before = b, kept
+		}
+		kept += b.n()
+	}
+	if len(ids) > 0 {
+		r, err := a.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+		if err != nil {
+			return 0, err
+		}
+		if r.DeletedCount != int64(len(ids)) {
+			deleted = r.DeletedCount // another node pruned some of them
+		}
+	}
+	if boundary != nil {
+		var b auditBatch
+		if err := a.coll.FindOne(ctx, bson.D{{Key: "_id", Value: boundary.ID}}).Decode(&b); err != nil {
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return deleted, nil
+			}
+			return deleted, err
+		}
+		if b.Entries == nil {
+			return deleted, nil
+		}
+		entries, err := b.entries()
+		if err != nil {
+			return deleted, err
+		}
+		n, err := a.trim(ctx, b.ID, entries, int(a.keep.MaxEntries-before))
+		deleted += n
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// batchSize is what pruning reads of a document: its id, time and size.
+type batchSize struct {
+	ID any       `bson:"_id"`
+	At time.Time `bson:"at"`
+	N  int64     `bson:"n"`
+}
+
+// n is how many entries the document holds: an entry of the older layout
+// has no "n" and is one.
+func (b *batchSize) n() int64 { return max(b.N, 1) }
+
+// sizes lists the documents that match filter, newest first, without their
+// entries.
+func (a *Auditor) sizes(ctx context.Context, filter bson.D) ([]batchSize, error) {
+	cur, err := a.coll.Find(ctx, filter, options.Find().
+		SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).
+		SetProjection(bson.D{{Key: "at", Value: 1}, {Key: "n", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []batchSize
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// trim keeps the newest keep of a batch's entries and deletes the rest; a
+// batch left empty is deleted. It returns how many entries went.
+func (a *Auditor) trim(ctx context.Context, id bson.ObjectID, entries []AuditEntry, keep int) (int64, error) {
+	if keep >= len(entries) {
+		return 0, nil
+	}
+	gone := int64(len(entries) - keep)
+	if keep <= 0 {
+		_, err := a.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		return gone, err
+	}
+	nb, err := newAuditBatch(entries[len(entries)-keep:])
+	if err != nil {
+		return 0, err
+	}
+	nb.ID = id
+	_, err = a.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, nb)
+	return gone, err
 }
 
 // Close writes what is queued and stops.
@@ -228,19 +451,70 @@ func (a *Auditor) Close() {
 	a.wg.Wait()
 }
 
-// AuditLog returns a user's latest audit entries, newest first.
+// AuditLog returns a user's latest audit entries, newest first; with
+// userID "", every user's.
 func (m *Mongo) AuditLog(ctx context.Context, userID string, limit int64) ([]AuditEntry, error) {
+	if limit <= 0 {
+		return []AuditEntry{}, nil
+	}
 	ctx, cancel := m.ctx(ctx)
 	defer cancel()
-	cur, err := m.db.Collection(CollAudit).Find(ctx, bson.D{{Key: "user_id", Value: userID}},
-		// _id breaks ties: entries of one millisecond keep their order.
-		options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(limit))
+	// {user_id: u} matches a batch listing u and an entry of the older layout.
+	filter := bson.D{{Key: "user_id", Value: userID}}
+	if userID == "" {
+		filter = bson.D{}
+	}
+	cur, err := m.db.Collection(CollAudit).Find(ctx, filter,
+		options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}))
 	if err != nil {
 		return nil, m.wrap("read audit log", err)
 	}
+	defer cur.Close(ctx)
 	out := []AuditEntry{}
-	if err := cur.All(ctx, &out); err != nil {
+	for cur.Next(ctx) {
+		var b struct { // both layouts: user_id is a list in a batch, a string in an entry
+			At      time.Time `bson:"at"`
+			N       int64     `bson:"n"`
+			Entries []byte    `bson:"entries"`
+		}
+		if err := cur.Decode(&b); err != nil {
+			return nil, m.wrap("read audit log", err)
+		}
+		// Batches overlap in time (API nodes write their own): once a batch
+		// ends before the limit-th newest entry found, no later one counts.
+		if int64(len(out)) >= limit {
+			slices.SortStableFunc(out, newestFirst)
+			out = out[:limit]
+			if b.At.Before(out[limit-1].At) {
+				break
+			}
+		}
+		if b.Entries == nil {
+			var e AuditEntry
+			if err := cur.Decode(&e); err != nil {
+				return nil, m.wrap("read audit log", err)
+			}
+			out = append(out, e)
+			continue
+		}
+		entries, err := (&auditBatch{N: b.N, Entries: b.Entries}).entries()
+		if err != nil {
+			return nil, m.wrap("read audit log", err)
+		}
+		for i := len(entries) - 1; i >= 0; i-- {
+			if userID == "" || entries[i].UserID == userID {
+				out = append(out, entries[i])
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
 		return nil, m.wrap("read audit log", err)
+	}
+	slices.SortStableFunc(out, newestFirst)
+	if int64(len(out)) > limit {
+		out = out[:limit]
 	}
 	return out, nil
 }
+
+func newestFirst(x, y AuditEntry) int { return y.At.Compare(x.At) }

@@ -4,6 +4,7 @@
 //	mcp-service api       the API node only, against external NATS and MongoDB
 //	mcp-service worker    a worker process only; run as many as needed
 //	mcp-service rotate-keys  re-encrypt stored credentials with the first key
+//	mcp-service audit     print the newest audit log entries
 //	mcp-service nats      only the embedded NATS server, for local split-mode setups
 package main
 
@@ -33,13 +34,17 @@ func usage() { printUsage(os.Stderr) }
 // printUsage lists the commands and every environment variable, with its
 // default when it has one (an empty default's help says what unset means).
 func printUsage(w io.Writer) {
-	fmt.Fprint(w, `usage: mcp-service [serve|api|worker|rotate-keys|nats|help] [flags]
+	fmt.Fprint(w, `usage: mcp-service [serve|api|worker|rotate-keys|audit|nats|help] [flags]
 
   serve        API, workers and, when NATS_URL / MONGODB_URI are unset, embedded
                NATS and FerretDB under MCP_DATA_DIR (default)
   api          the API node only (needs NATS_URL and MONGODB_URI)
   worker       a worker process only (needs NATS_URL and MONGODB_URI)
   rotate-keys  re-encrypt every stored credential with the first DB_ENCRYPTION_KEY
+  audit        print the newest audit log entries, newest first, as JSON lines
+               (-user ID: one user's; -limit N, default 100)
+  (rotate-keys and audit use MONGODB_URI, else the store of a serve running
+  on MCP_DATA_DIR)
   nats         only the embedded NATS server (JetStream under MCP_DATA_DIR, on
                127.0.0.1:MCP_EMBEDDED_NATS_PORT), for local split-mode setups
 
@@ -62,8 +67,10 @@ func run(args []string) int {
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.Usage = usage
 	sandbox := fs.Bool("composio-sandbox", false, "run a local Composio test double (never the default when COMPOSIO_API_KEY is set)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if mode != "audit" { // audit has flags of its own
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
 	}
 	cfg, err := config.Load(nil)
 	if err != nil {
@@ -77,6 +84,8 @@ func run(args []string) int {
 		return serve(ctx, stop, cfg, service.Mode(mode), *sandbox)
 	case "rotate-keys":
 		return rotateKeys(ctx, cfg)
+	case "audit":
+		return printAudit(ctx, cfg, args, os.Stdout)
 	case "nats":
 		return natsOnly(ctx, cfg)
 	case "help":

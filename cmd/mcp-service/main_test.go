@@ -16,7 +16,7 @@ func TestUsage(t *testing.T) {
 	printUsage(&buf)
 	out := buf.String()
 	first, _, _ := strings.Cut(out, "\n")
-	for _, cmd := range []string{"serve", "api", "worker", "rotate-keys", "nats", "help"} {
+	for _, cmd := range []string{"serve", "api", "worker", "rotate-keys", "audit", "nats", "help"} {
 		if !strings.Contains(first, cmd) {
 			t.Errorf("usage line %q lacks %s", first, cmd)
 		}

@@ -4,21 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/keyring"
-	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
 // rotateKeys re-encrypts stored credentials with the first key of
 // DB_ENCRYPTION_KEY. Put the new key first and keep the old ones after it
 // until this has run on every record.
 func rotateKeys(ctx context.Context, cfg *config.Config) int {
-	if cfg.MongoURI == "" {
-		fmt.Fprintln(os.Stderr, "rotate-keys: set MONGODB_URI (for the embedded store, run it against the running serve process: MONGODB_URI=mongodb://127.0.0.1:27018/)")
-		return 2
-	}
 	if cfg.EncryptionKeys == "" {
 		fmt.Fprintln(os.Stderr, "rotate-keys: DB_ENCRYPTION_KEY is not set")
 		return 2
@@ -28,9 +22,7 @@ func rotateKeys(ctx context.Context, cfg *config.Config) int {
 		fmt.Fprintln(os.Stderr, "rotate-keys:", err)
 		return 2
 	}
-	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	store, err := storage.Open(octx, cfg.MongoURI, cfg.MongoDBName)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rotate-keys:", err)
 		return 1

@@ -136,7 +136,9 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 func TestPipelineEdgeCases(t *testing.T) {
 	t.Parallel()
 	ad, _ := internalAdmin(t)
-	s, _ := openCounted(t, false, 500*time.Millisecond)
+	// Long enough that a truncated stream is cut by the client on a loaded
+	// machine, short enough for pg_sleep(5) to run past it.
+	s, _ := openCounted(t, false, 1500*time.Millisecond)
 	pid := idlePid(t, s)
 	ctx := context.Background()
 	key := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 10)
