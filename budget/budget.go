@@ -48,14 +48,15 @@ type lease struct {
 	key     string
 	db      string
 	rev     uint64
-	renewed time.Time // when NATS last stored it: it expires TTL after that, at the latest
-	conn    net.Conn  // closed when the lease is lost
+	renewed time.Time  // when NATS last stored it: it expires TTL after that, at the latest
+	conn    net.Conn   // closed when the lease is lost
+	op      sync.Mutex // one KV operation on the lease at a time: renew or release
 }
 
 // forget drops a lease from the held set. Call with mu held.
 func (b *Budget) forget(l *lease) bool {
-	if _, mine := b.held[l.key]; !mine {
-		return false
+	if b.held[l.key] != l {
+		return false // lost already; the key may be a newer lease's
 	}
 	delete(b.held, l.key)
 	if b.perDB[l.db]--; b.perDB[l.db] <= 0 {
@@ -175,11 +176,15 @@ func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
 func (b *Budget) release(l *lease) {
 	b.mu.Lock()
 	mine := b.forget(l)
-	rev := l.rev
 	b.mu.Unlock()
 	if !mine {
 		return // lost already
 	}
+	l.op.Lock() // after a renewal in flight: delete the revision it wrote
+	defer l.op.Unlock()
+	b.mu.Lock()
+	rev := l.rev
+	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := b.bucket().Delete(ctx, l.key, jetstream.LastRevision(rev)); err != nil {
@@ -246,45 +251,54 @@ func (b *Budget) refresh() {
 	}
 	b.mu.Unlock()
 	for _, l := range all {
-		ctx, cancel := context.WithTimeout(context.Background(), b.ttl/6)
-		sent := time.Now()
-		rev, err := b.bucket().Update(ctx, l.key, []byte(b.owner), l.rev)
+		b.renew(l)
+	}
+}
+
+// renew renews one lease, unless it was released meanwhile. A release
+// waits for it (l.op), so that it deletes the revision renew wrote and no
+// renewal re-creates a released lease: either would leave the slot taken
+// by nobody until it expired.
+func (b *Budget) renew(l *lease) {
+	l.op.Lock()
+	defer l.op.Unlock()
+	b.mu.Lock()
+	held := b.held[l.key] == l
+	b.mu.Unlock()
+	if !held {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.ttl/6)
+	sent := time.Now()
+	rev, err := b.bucket().Update(ctx, l.key, []byte(b.owner), l.rev)
+	cancel()
+	if bucketMissing(err) {
+		b.recreate() // NATS lost its memory: take the lease again below
+	}
+	if leaseGone(err) || bucketMissing(err) {
+		// Expired, or the bucket is new: a free slot is taken again; one
+		// that another worker holds now is lost.
+		cctx, cancel := context.WithTimeout(context.Background(), b.ttl/6)
+		rev, err = b.bucket().Create(cctx, l.key, []byte(b.owner))
 		cancel()
-		b.mu.Lock()
-		if err == nil {
-			l.rev, l.renewed = rev, sent
-			b.mu.Unlock()
-			continue
-		}
+	}
+	b.mu.Lock()
+	if err == nil {
+		l.rev, l.renewed = rev, sent
 		b.mu.Unlock()
-		if bucketMissing(err) {
-			b.recreate() // NATS lost its memory: take the lease again below
-		}
-		if leaseGone(err) || bucketMissing(err) {
-			// Expired, or the bucket is new: free slots are taken again; one
-			// that another worker holds now is lost.
-			cctx, cancel := context.WithTimeout(context.Background(), b.ttl/6)
-			rev, err = b.bucket().Create(cctx, l.key, []byte(b.owner))
-			cancel()
-		}
-		b.mu.Lock()
-		if err == nil {
-			l.rev, l.renewed = rev, sent
-			b.mu.Unlock()
-			continue
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && time.Since(l.renewed) < b.ttl*2/3 {
-			b.mu.Unlock() // NATS is away for now: the lease outlives the next try
-			b.log.Debug("connection lease not renewed; trying again", "key", l.key, "err", err)
-			continue
-		}
-		b.forget(l)
-		c := l.conn
-		b.mu.Unlock()
-		b.log.Warn("connection lease lost; closing its connection", "key", l.key, "err", err)
-		if c != nil {
-			_ = c.Close()
-		}
+		return
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) && time.Since(l.renewed) < b.ttl*2/3 {
+		b.mu.Unlock() // NATS is away for now: the lease outlives the next try
+		b.log.Debug("connection lease not renewed; trying again", "key", l.key, "err", err)
+		return
+	}
+	b.forget(l)
+	c := l.conn
+	b.mu.Unlock()
+	b.log.Warn("connection lease lost; closing its connection", "key", l.key, "err", err)
+	if c != nil {
+		_ = c.Close()
 	}
 }
 

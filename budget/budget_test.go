@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -323,5 +324,36 @@ func TestBudgetBrokerDownIsBrokerUnavailable(t *testing.T) {
 	var ce *connectors.Error
 	if !errors.As(err, &ce) || ce.Code() != "broker_unavailable" {
 		t.Fatalf("dial with NATS down: %v", err)
+	}
+}
+
+// A renewal racing a release never leaves the slot taken by nobody: after
+// every lease is given back, none is left in the bucket.
+func TestBudgetRenewRacingReleaseLeaksNoSlot(t *testing.T) {
+	t.Parallel()
+	js := jetStream(t)
+	b := open(t, js, 2, "w")
+	b.Close()
+	ctx := context.Background()
+	for range 100 {
+		l, err := b.acquire(ctx, "db_r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); b.renew(l) }()
+		go func() { defer wg.Done(); b.release(l) }()
+		wg.Wait()
+	}
+	kv, _ := js.KeyValue(ctx, Bucket)
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range keys.Keys() {
+		if strings.HasPrefix(k, "db_r.") {
+			t.Fatalf("lease %s left behind", k)
+		}
 	}
 }
