@@ -108,12 +108,12 @@ func (k Kind) ConsumerOf(c Class) string {
 
 // Header names carried on jobs and replies.
 const (
-	HeaderMsgID     = "Nats-Msg-Id"    // the job id, for JetStream dedupe
+	HeaderMsgID     = "Nats-Msg-Id"    // the job id, for JetStream dedupe: durable jobs only
 	HeaderReplyTo   = "Mcp-Reply-To"   // the waiting API node's inbox
 	HeaderDeadline  = "Mcp-Deadline"   // RFC 3339: when the waiting caller gives up
 	HeaderRequestID = "Mcp-Request-Id" // the REST request id, for logs
 	HeaderVersion   = "Mcp-Version"    // envelope version
-	HeaderJobID     = "Mcp-Job-Id"     // on replies: which job this answers
+	HeaderJobID     = "Mcp-Job-Id"     // on jobs: the job id; on replies: which job this answers
 	HeaderOutcome   = "Mcp-Outcome"    // on replies: "ok" or "error"
 	HeaderErrorCode = "Mcp-Error-Code" // on error replies: the stable error code
 	HeaderTrace     = "traceparent"    // W3C trace context

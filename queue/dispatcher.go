@@ -85,7 +85,14 @@ func (d *Dispatcher) message(ctx context.Context, c messages.Class, j *messages.
 	}
 	m := nats.NewMsg(j.Kind.SubjectOf(c))
 	m.Data = body
-	m.Header.Set(messages.HeaderMsgID, j.JobID)
+	m.Header.Set(messages.HeaderJobID, j.JobID)
+	if c == messages.Durable {
+		// Deduplicated by JetStream: a publish retried after a lost
+		// acknowledgement stores the job once. A fast job is published once
+		// and never retried, so it carries no id for JetStream to keep for
+		// the dedupe window (at 5,000 reads a second, 600,000 ids).
+		m.Header.Set(messages.HeaderMsgID, j.JobID)
+	}
 	m.Header.Set(messages.HeaderVersion, "1")
 	if wait {
 		m.Header.Set(messages.HeaderReplyTo, d.prefix+j.JobID)
@@ -131,7 +138,11 @@ func (d *Dispatcher) Request(ctx context.Context, c messages.Class, j *messages.
 		delete(d.waiters, j.JobID)
 		d.mu.Unlock()
 	}
-	fut, err := d.js.PublishMsgAsync(m, jetstream.WithMsgID(j.JobID))
+	var opts []jetstream.PublishOpt
+	if c == messages.Durable {
+		opts = append(opts, jetstream.WithMsgID(j.JobID))
+	}
+	fut, err := d.js.PublishMsgAsync(m, opts...)
 	if err != nil {
 		forget()
 		return messages.Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)

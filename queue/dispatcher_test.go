@@ -70,7 +70,7 @@ func job(t *testing.T, id string) *messages.Job {
 func fakeWorker(t *testing.T, nc *nats.Conn) {
 	t.Helper()
 	sub, err := nc.Subscribe("mcp.*.execute", func(m *nats.Msg) {
-		id := m.Header.Get(messages.HeaderMsgID)
+		id := m.Header.Get(messages.HeaderJobID)
 		r := messages.Reply{JobID: id, Body: []byte(`{"success":true,"result":1}`)}
 		if strings.HasSuffix(id, "-bad") {
 			r = messages.Reply{JobID: id, Err: &messages.Error{Code: "query_failed", Message: "boom"}}
@@ -98,6 +98,38 @@ func TestRequestGetsItsReply(t *testing.T) {
 	r, err := b.disp.Request(ctx, messages.Fast, job(t, "job-1-bad"))
 	if err != nil || r.OK() || r.Err.Code != "query_failed" || r.Err.Message != "boom" {
 		t.Fatalf("error reply %+v, %v", r, err)
+	}
+}
+
+// Durable jobs carry their id for JetStream's dedupe; fast ones do not, so
+// the fast stream keeps no id per read for the dedupe window.
+func TestOnlyDurableJobsCarryDedupeIDs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	seen := make(chan nats.Header, 2)
+	sub, err := b.nc.Subscribe("mcp.*.execute", func(m *nats.Msg) {
+		seen <- m.Header
+		_ = b.nc.PublishMsg(messages.Reply{JobID: m.Header.Get(messages.HeaderJobID), Body: []byte(`{}`)}.
+			Encode(m.Header.Get(messages.HeaderReplyTo)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range []messages.Class{messages.Fast, messages.Durable} {
+		id := "dedupe-" + c.String()
+		if _, err := b.disp.Request(ctx, c, job(t, id)); err != nil {
+			t.Fatal(err)
+		}
+		h := <-seen
+		if h.Get(messages.HeaderJobID) != id {
+			t.Fatalf("%s job without its id header: %v", c, h)
+		}
+		if got, want := h.Get(messages.HeaderMsgID), map[bool]string{true: id}[c == messages.Durable]; got != want {
+			t.Fatalf("%s job: Nats-Msg-Id %q, want %q", c, got, want)
+		}
 	}
 }
 

@@ -403,10 +403,14 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 		attempt = int(md.NumDelivered)
 	}
 	hdr := m.Headers()
+	jobID := hdr.Get(messages.HeaderJobID)
+	if jobID == "" {
+		jobID = hdr.Get(messages.HeaderMsgID) // an API node of the previous version
+	}
 	ctx = tracing.Extract(ctx, hdr)
-	ctx, span := tracing.StartJobSpan(ctx, kind, hdr.Get(messages.HeaderMsgID))
+	ctx, span := tracing.StartJobSpan(ctx, kind, jobID)
 	defer span.End()
-	log := w.log.With("kind", kind, "job_id", hdr.Get(messages.HeaderMsgID), "request_id", hdr.Get(messages.HeaderRequestID))
+	log := w.log.With("kind", kind, "job_id", jobID, "request_id", hdr.Get(messages.HeaderRequestID))
 
 	if derr != nil {
 		log.Warn("dropping malformed job", "err", derr)
