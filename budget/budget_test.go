@@ -53,6 +53,13 @@ func listen(t *testing.T) *server {
 
 func jetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
+	js, _ := jetStreamOn(t)
+	return js
+}
+
+// jetStreamOn is jetStream with its server, for a test that stops it.
+func jetStreamOn(t *testing.T) (jetstream.JetStream, *embedded.NATS) {
+	t.Helper()
 	ns, err := embedded.StartNATS(t.TempDir(), -1)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +71,7 @@ func jetStream(t *testing.T) jetstream.JetStream {
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	return js
+	return js, ns
 }
 
 func open(t *testing.T, js jetstream.JetStream, perDB int, owner string) *Budget {
@@ -225,16 +232,7 @@ func TestBudgetFairShare(t *testing.T) {
 // longer, the connection goes, since its lease may have expired.
 func TestBudgetOutlivesShortOutage(t *testing.T) {
 	t.Parallel()
-	ns, err := embedded.StartNATS(t.TempDir(), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns.Server()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js, ns := jetStreamOn(t)
 	b := open(t, js, 1, "w")
 	b.Close() // the test drives the refresh
 	srv := listen(t)
@@ -306,21 +304,12 @@ func TestBudgetBucketMadeAgain(t *testing.T) {
 // database's.
 func TestBudgetBrokerDownIsBrokerUnavailable(t *testing.T) {
 	t.Parallel()
-	ns, err := embedded.StartNATS(t.TempDir(), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns.Server()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js, ns := jetStreamOn(t)
 	b := open(t, js, 1, "w")
 	ns.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = b.Dialer("db_d", plain)(ctx, "tcp", "127.0.0.1:1")
+	_, err := b.Dialer("db_d", plain)(ctx, "tcp", "127.0.0.1:1")
 	var ce *connectors.Error
 	if !errors.As(err, &ce) || ce.Code() != "broker_unavailable" {
 		t.Fatalf("dial with NATS down: %v", err)
