@@ -129,6 +129,10 @@ type Options struct {
 	// PerDatabase bounds the handlers one database may hold at once (its
 	// pool size); jobs beyond wait without a handler slot. 0: no bound.
 	PerDatabase int
+	// Share, when set, bounds them further to the worker's share of the
+	// fleet-wide connection budget (budget.Budget.Share): a handler beyond
+	// it would wait for a connection its pool may not open.
+	Share func() int
 	// Observe records each handled job (metrics). May be nil.
 	Observe func(kind messages.Kind, outcome string, d time.Duration, attempt int)
 }
@@ -169,7 +173,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, statuses *queue.Statuses, o Opti
 		o.Logger = slog.Default()
 	}
 	w := &Worker{nc: nc, js: js, statuses: statuses, opts: o, log: o.Logger, handlers: map[messages.Kind]Handler{}}
-	w.gates.perDB = o.PerDatabase
+	w.gates.perDB, w.gates.share = o.PerDatabase, o.Share
 	w.parked = make(chan struct{}, o.Concurrency)
 	return w
 }
