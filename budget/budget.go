@@ -202,7 +202,13 @@ func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
 			key := dbID + "." + strconv.Itoa(slot)
 			// Not the caller's ctx: a create that succeeds as it ends must
 			// still be recorded, or its slot would leak until it expires.
-			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			// But no longer than the caller waits, so that it sees this
+			// error and not a bare timeout of its own.
+			limit := 2 * time.Second
+			if dl, ok := ctx.Deadline(); ok {
+				limit = max(min(limit, time.Until(dl)), 50*time.Millisecond)
+			}
+			cctx, cancel := context.WithTimeout(context.Background(), limit)
 			rev, err := b.kv.Create(cctx, key, []byte(b.owner))
 			cancel()
 			if err == nil {
