@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,19 +26,23 @@ const DefaultTTL = 15 * time.Second
 
 // Budget hands out connection leases for every database, for one worker.
 type Budget struct {
-	js    jetstream.JetStream
-	cfg   jetstream.KeyValueConfig
-	kv    jetstream.KeyValue
-	max   int
-	owner string
-	ttl   time.Duration
-	log   *slog.Logger
+	js     jetstream.JetStream
+	cfg    jetstream.KeyValueConfig
+	kv     jetstream.KeyValue
+	stream jetstream.Stream // the bucket's stream, to count the live workers
+	max    int
+	owner  string
+	ttl    time.Duration
+	log    *slog.Logger
 
-	mu        sync.Mutex
-	held      map[string]*lease // key → lease
-	perDB     map[string]int    // leases held per database
-	workers   int               // live workers of the fleet, this one included
-	recreated time.Time         // when recreate last ran
+	mu      sync.Mutex
+	held    map[string]*lease // key → lease
+	perDB   map[string]int    // open connections per database (held leases not yet closing)
+	leaving map[string]int    // connections Surplus told their pool to close, not closed yet
+	workers int               // live workers of the fleet, this one included
+	countOK bool              // the last count of live workers succeeded
+	// recreated is when recreate last ran.
+	recreated time.Time
 	stop      chan struct{}
 	once      sync.Once
 }
@@ -50,18 +53,34 @@ type lease struct {
 	rev     uint64
 	renewed time.Time  // when NATS last stored it: it expires TTL after that, at the latest
 	conn    net.Conn   // closed when the lease is lost
+	counted bool       // counts in perDB: open, not closing
 	op      sync.Mutex // one KV operation on the lease at a time: renew or release
+}
+
+// uncount stops counting a lease's connection against its database's share.
+// Call with mu held.
+func (b *Budget) uncount(l *lease) {
+	if !l.counted {
+		return
+	}
+	l.counted = false
+	if b.perDB[l.db]--; b.perDB[l.db] <= 0 {
+		delete(b.perDB, l.db)
+	}
+	if b.leaving[l.db] > 0 {
+		if b.leaving[l.db]--; b.leaving[l.db] == 0 {
+			delete(b.leaving, l.db)
+		}
+	}
 }
 
 // forget drops a lease from the held set. Call with mu held.
 func (b *Budget) forget(l *lease) bool {
-	if b.held[l.key] != l {
-		return false // lost already; the key may be a newer lease's
+	if _, mine := b.held[l.key]; !mine {
+		return false
 	}
 	delete(b.held, l.key)
-	if b.perDB[l.db]--; b.perDB[l.db] <= 0 {
-		delete(b.perDB, l.db)
-	}
+	b.uncount(l)
 	return true
 }
 
@@ -79,11 +98,15 @@ func Open(ctx context.Context, js jetstream.JetStream, perDB, replicas int, owne
 	if err != nil {
 		return nil, fmt.Errorf("budget: bucket %s: %w", Bucket, err)
 	}
+	stream, err := js.Stream(ctx, "KV_"+Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("budget: bucket %s: %w", Bucket, err)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Budget{js: js, cfg: cfg, kv: kv, max: perDB, owner: owner, ttl: DefaultTTL, log: log, held: map[string]*lease{},
-		perDB: map[string]int{}, workers: 1, stop: make(chan struct{})}
+	b := &Budget{js: js, cfg: cfg, kv: kv, stream: stream, max: perDB, owner: owner, ttl: DefaultTTL, log: log, held: map[string]*lease{},
+		perDB: map[string]int{}, leaving: map[string]int{}, workers: 1, countOK: true, stop: make(chan struct{})}
 	b.announce()
 	go b.refreshLoop()
 	return b, nil
@@ -98,57 +121,110 @@ func (b *Budget) Close() { b.once.Do(func() { close(b.stop) }) }
 // retryEvery is how often a dial waiting for a free lease tries again.
 const retryEvery = 25 * time.Millisecond
 
-// share is the most leases of one database this worker takes: its fair part
-// of the budget, so that a worker keeping its connections busy does not
-// starve the others of any.
-func (b *Budget) share() int {
+// Share is the most connections to one database this worker opens: its fair
+// part of the budget, so that a worker keeping its connections busy does not
+// starve the others of any. It changes as workers join and leave.
+func (b *Budget) Share() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return max(1, (b.max+b.workers-1)/b.workers)
+	return b.shareLocked()
 }
 
-// announce records this worker as live (key worker.<owner>) and counts the
-// live workers.
+// shareLocked rounds down, so that the shares never add up to more than the
+// budget (while there are no more workers than connections): a worker whose
+// handlers could not all get a connection would hold their jobs waiting.
+func (b *Budget) shareLocked() int { return max(1, b.max/b.workers) }
+
+// Workers is the number of live workers this worker counted last.
+func (b *Budget) Workers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.workers
+}
+
+// Surplus reports whether this worker has more connections open to dbID than
+// its share, as after workers joined: a pool asks it when a connection is
+// released, and closes the connection instead of keeping it idle when it
+// reports true. A true answer counts that connection as leaving, so that
+// concurrent releases close only the surplus.
+func (b *Budget) Surplus(dbID string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.perDB[dbID]-b.leaving[dbID] > b.shareLocked() {
+		b.leaving[dbID]++
+		return true
+	}
+	return false
+}
+
+// workerPrefix is the key prefix of the live workers in the bucket.
+const workerPrefix = "worker."
+
+// announce records this worker as live (key worker.<owner>, expiring with
+// the bucket's TTL unless renewed) and counts the live workers: the subjects
+// of worker keys in the bucket's stream (one STREAM.INFO request; listing
+// keys would need a consumer, which the service's NATS users may not create).
 func (b *Budget) announce() {
+	n, err := b.countWorkers()
+	b.mu.Lock()
+	wasOK := b.countOK
+	b.countOK = err == nil
+	if err == nil {
+		b.workers = max(n, 1)
+	}
+	workers := b.workers
+	b.mu.Unlock()
+	switch {
+	case err != nil && wasOK:
+		b.log.Warn("live workers not counted; the shares of the connection budget stay as they were", "workers", workers, "err", err)
+	case err == nil && !wasOK:
+		b.log.Info("live workers counted again", "workers", workers)
+	}
+}
+
+func (b *Budget) countWorkers() (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := b.bucket().Put(ctx, "worker."+b.owner, []byte("1")); err != nil {
-		return
-	}
-	keys, err := b.bucket().ListKeys(ctx, jetstream.MetaOnly())
-	if err != nil {
-		return
-	}
-	n := 0
-	for k := range keys.Keys() {
-		if strings.HasPrefix(k, "worker.") {
-			n++
+	kv, stream := b.handles()
+	if _, err := kv.Put(ctx, workerPrefix+b.owner, []byte("1")); err != nil {
+		if bucketMissing(err) {
+			b.recreate()
 		}
+		return 0, err
 	}
-	b.mu.Lock()
-	b.workers = max(n, 1)
-	b.mu.Unlock()
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter("$KV."+Bucket+"."+workerPrefix+">"))
+	if err != nil {
+		return 0, err
+	}
+	// Worker keys are never deleted (they expire), so every subject left is
+	// a worker that announced itself within the TTL.
+	return len(info.State.Subjects), nil
 }
 
-// acquire takes a free lease of dbID, waiting until ctx ends.
+// acquire takes a free lease of dbID, waiting until ctx ends. While the
+// bucket cannot be reached (a NATS leader election) it keeps trying too.
 func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
+	var brokerErr error // the last failure to reach the bucket, nil once it answered
 	for {
 		b.mu.Lock()
-		mine := b.perDB[dbID]
+		mine, share := b.perDB[dbID], b.shareLocked()
 		b.mu.Unlock()
-		for slot := range b.max {
-			if mine >= b.share() {
-				break // this worker's part is in use: wait for one of its own
-			}
+		for slot := 0; slot < b.max && mine < share; slot++ { // mine ≥ share: wait for one of its own
 			key := dbID + "." + strconv.Itoa(slot)
 			// Not the caller's ctx: a create that succeeds as it ends must
 			// still be recorded, or its slot would leak until it expires.
-			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			// But no longer than the caller waits, so that it sees this
+			// error and not a bare timeout of its own.
+			limit := 2 * time.Second
+			if dl, ok := ctx.Deadline(); ok {
+				limit = max(min(limit, time.Until(dl)), 50*time.Millisecond)
+			}
+			cctx, cancel := context.WithTimeout(context.Background(), limit)
 			sent := time.Now()
 			rev, err := b.bucket().Create(cctx, key, []byte(b.owner))
 			cancel()
 			if err == nil {
-				l := &lease{key: key, rev: rev, db: dbID, renewed: sent}
+				l := &lease{key: key, rev: rev, db: dbID, counted: true, renewed: sent}
 				b.mu.Lock()
 				b.held[key] = l
 				b.perDB[dbID]++
@@ -159,17 +235,54 @@ func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
 				continue // the next slot, in the bucket made again
 			}
 			if !errors.Is(err, jetstream.ErrKeyExists) {
-				return nil, &connectors.Error{Kind: connectors.KindBroker, Err: err,
-					Msg: "the connection budget cannot be checked: the message broker is unavailable"}
+				brokerErr = err
+				break
 			}
+			brokerErr = nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, &connectors.Error{Kind: connectors.KindUnavailable, Err: ctx.Err(),
+			if brokerErr != nil {
+				return nil, &connectors.Error{Kind: connectors.KindBroker, Err: brokerErr,
+					Msg: "the connection budget cannot be checked: the message broker is unavailable"}
+			}
+			b.logHolders(dbID, mine, share)
+			return nil, &connectors.Error{Kind: connectors.KindUnavailable, Err: ErrBusy,
 				Msg: fmt.Sprintf("all %d connections this service may open to the database are in use (MCP_DB_MAX_CONNECTIONS); try again shortly", b.max)}
 		case <-time.After(retryEvery):
 		}
 	}
+}
+
+// logHolders logs who holds dbID's leases, when a dial gave up waiting.
+func (b *Budget) logHolders(dbID string, mine, share int) {
+	if !b.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	holders := map[string]int{}
+	for slot := range b.max {
+		e, err := b.bucket().Get(ctx, dbID+"."+strconv.Itoa(slot))
+		switch {
+		case err == nil:
+			holders[string(e.Value())]++
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			holders["(free)"]++
+		default:
+			holders["(unknown: "+err.Error()+")"]++
+		}
+	}
+	b.mu.Lock()
+	held := 0
+	for _, l := range b.held {
+		if l.db == dbID {
+			held++
+		}
+	}
+	b.mu.Unlock()
+	b.log.Info("no connection lease for a dial until its deadline", "db_id", dbID, "open", mine, "held", held,
+		"share", share, "workers", b.Workers(), "holders", fmt.Sprint(holders))
 }
 
 // release gives a lease back.
@@ -192,11 +305,25 @@ func (b *Budget) release(l *lease) {
 	}
 }
 
+// ErrBusy: every connection the budget allows is open.
+var ErrBusy = errors.New("budget: every connection of the database's budget is in use")
+
+// waitMargin is the part of a dial's time left when it stops waiting for a
+// lease, at most 250 ms: the caller then gets the budget's own error (an
+// infrastructure fault, retried), not a bare timeout of its connect (final).
+func waitMargin(left time.Duration) time.Duration { return min(left/10, 250*time.Millisecond) }
+
 // Dialer wraps dial so that every connection to dbID holds a lease from
 // before it is dialled until it is closed.
 func (b *Budget) Dialer(dbID string, dial connectors.DialContextFunc) connectors.DialContextFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		l, err := b.acquire(ctx, dbID)
+		wctx := ctx
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithDeadline(ctx, dl.Add(-waitMargin(time.Until(dl))))
+			defer cancel()
+		}
+		l, err := b.acquire(wctx, dbID)
 		if err != nil {
 			return nil, err
 		}
@@ -205,7 +332,7 @@ func (b *Budget) Dialer(dbID string, dial connectors.DialContextFunc) connectors
 			b.release(l)
 			return nil, err
 		}
-		lc := &leasedConn{Conn: c, release: func() { b.release(l) }}
+		lc := &leasedConn{Conn: c, closed: func() { b.closing(l) }, release: func() { b.release(l) }}
 		b.mu.Lock()
 		l.conn = lc
 		_, held := b.held[l.key]
@@ -334,8 +461,12 @@ func (b *Budget) recreate() bool {
 	if err != nil {
 		return false
 	}
+	stream, err := b.js.Stream(ctx, "KV_"+Bucket)
+	if err != nil {
+		return false
+	}
 	b.mu.Lock()
-	b.kv = kv
+	b.kv, b.stream = kv, stream
 	b.mu.Unlock()
 	b.log.Info("connection lease bucket made again (NATS lost it)", "bucket", Bucket)
 	return true
@@ -346,22 +477,40 @@ func (b *Budget) recreate() bool {
 // connection still counts on its side (pg_stat_activity).
 const releaseLag = 250 * time.Millisecond
 
+// closing stops counting a closed connection in its database's share at
+// once; its lease stays held (and renewed) until release.
+func (b *Budget) closing(l *lease) {
+	b.mu.Lock()
+	b.uncount(l)
+	b.mu.Unlock()
+}
+
 // leasedConn gives its lease back a moment after it is closed.
 type leasedConn struct {
 	net.Conn
 	once    sync.Once
+	closed  func()
 	release func()
 }
 
 func (c *leasedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { time.AfterFunc(releaseLag, c.release) })
+	c.once.Do(func() {
+		c.closed()
+		time.AfterFunc(releaseLag, c.release)
+	})
 	return err
 }
 
 // bucket is the lease bucket's current handle.
 func (b *Budget) bucket() jetstream.KeyValue {
+	kv, _ := b.handles()
+	return kv
+}
+
+// handles are the lease bucket's current handles: the bucket and its stream.
+func (b *Budget) handles() (jetstream.KeyValue, jetstream.Stream) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.kv
+	return b.kv, b.stream
 }

@@ -133,8 +133,11 @@ func TestBudgetAcrossWorkers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := workers[1].Dialer("db_a", plain)(ctx, "tcp", srv.addr); connectors.KindOf(err) != connectors.KindUnavailable {
+	if _, err := workers[1].Dialer("db_a", plain)(ctx, "tcp", srv.addr); connectors.KindOf(err) != connectors.KindUnavailable || !errors.Is(err, ErrBusy) {
 		t.Fatalf("a fourth connection to db_a: %v, want a KindUnavailable budget error", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the dial waited for a lease until its deadline: its caller sees a bare timeout")
 	}
 	c, err := workers[1].Dialer("db_b", plain)(context.Background(), "tcp", srv.addr)
 	if err != nil {
@@ -206,7 +209,7 @@ func TestBudgetFairShare(t *testing.T) {
 	for _, w := range ws {
 		w.announce() // every worker now counts all four
 	}
-	if got := ws[0].share(); got != 1 {
+	if got := ws[0].Share(); got != 1 {
 		t.Fatalf("share with 4 workers and a budget of 4: %d, want 1", got)
 	}
 	first, err := ws[0].Dialer("db_s", plain)(context.Background(), "tcp", srv.addr)
@@ -344,5 +347,61 @@ func TestBudgetRenewRacingReleaseLeaksNoSlot(t *testing.T) {
 		if strings.HasPrefix(k, "db_r.") {
 			t.Fatalf("lease %s left behind", k)
 		}
+	}
+}
+
+// Workers are counted from the bucket (no consumer needed), and a worker
+// whose share shrank as others joined reports its surplus connections one
+// at a time, so that its pool closes exactly those as they are released.
+func TestBudgetSurplusAfterWorkersJoin(t *testing.T) {
+	t.Parallel()
+	js := jetStream(t)
+	srv := listen(t)
+	first := open(t, js, 4, "first")
+	if n := first.Workers(); n != 1 {
+		t.Fatalf("one worker counted %d", n)
+	}
+	var conns []net.Conn
+	for range 3 {
+		c, err := first.Dialer("db_j", plain)(context.Background(), "tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if first.Surplus("db_j") {
+		t.Fatal("surplus with 3 of a share of 4")
+	}
+	second := open(t, js, 4, "second")
+	first.announce()
+	if a, b := first.Workers(), second.Workers(); a != 2 || b != 2 {
+		t.Fatalf("workers counted %d and %d, want 2", a, b)
+	}
+	if s := first.Share(); s != 2 {
+		t.Fatalf("share %d with 2 workers and a budget of 4, want 2", s)
+	}
+	if !first.Surplus("db_j") {
+		t.Fatal("no surplus with 3 connections and a share of 2")
+	}
+	if first.Surplus("db_j") {
+		t.Fatal("a second surplus while the first is still leaving")
+	}
+	_ = conns[0].Close()
+	if first.Surplus("db_j") {
+		t.Fatal("surplus with 2 connections and a share of 2")
+	}
+	// The closed connection's slot is free again shortly after the close,
+	// and within its share the second worker gets two.
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := second.Dialer("db_j", plain)(ctx, "tcp", srv.addr)
+		cancel()
+		if err != nil {
+			t.Fatalf("second worker: %v", err)
+		}
+		defer c.Close()
+	}
+	for _, c := range conns[1:] {
+		_ = c.Close()
 	}
 }

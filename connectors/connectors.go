@@ -78,6 +78,11 @@ type Options struct {
 	StatementTimeout time.Duration // server-side statement timeout
 	ConnectTimeout   time.Duration
 	Dial             DialContextFunc // enforces the host policy; never nil from the worker
+	// Surplus, when set, is asked as a pooled connection is released: true
+	// closes it instead of keeping it idle (the worker holds more than its
+	// share of a fleet budget). Pools without a release hook rely on
+	// MaxLifetime alone.
+	Surplus func() bool
 }
 
 // DialContextFunc dials a network address.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/openanalyst/mcp-integration-service/budget"
 	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/worker"
@@ -394,6 +396,30 @@ func TestNATSPermissionsLetTheServiceWork(t *testing.T) {
 	wStatuses, err := queue.OpenStatuses(ctx, wJS)
 	if err != nil {
 		t.Fatalf("mcp-worker: OpenStatuses: %v", err)
+	}
+	// The connection budget: two workers announce themselves and count
+	// each other (a count that fails leaves every worker at the whole
+	// budget), and a dial takes and gives back a lease.
+	var leases []*budget.Budget
+	for _, owner := range []string{"worker-a", "worker-b"} {
+		b, err := budget.Open(ctx, wJS, 4, 1, owner, log)
+		if err != nil {
+			t.Fatalf("mcp-worker: budget.Open: %v", err)
+		}
+		t.Cleanup(b.Close)
+		leases = append(leases, b)
+	}
+	if n, s := leases[1].Workers(), leases[1].Share(); n != 2 || s != 2 {
+		t.Errorf("mcp-worker: budget counted %d workers (share %d), want 2 (share 2)", n, s)
+	}
+	dial := leases[0].Dialer("db_perm", func(context.Context, string, string) (net.Conn, error) {
+		c, _ := net.Pipe()
+		return c, nil
+	})
+	if c, err := dial(ctx, "tcp", "x"); err != nil {
+		t.Errorf("mcp-worker: budgeted dial: %v", err)
+	} else {
+		_ = c.Close()
 	}
 	events, err := wNC.SubscribeSync(messages.EventDatabaseChanged)
 	if err != nil {

@@ -284,8 +284,10 @@ func (in *Instance) startWorker(settings queue.Settings, apps *integrations.Serv
 	dbs := &worker.Databases{Store: in.Store, Ring: in.Ring, Pools: in.Pools, Options: opts, Budget: leases,
 		Limits: worker.Limits{DefaultRows: cfg.DefaultRows, MaxRows: cfg.MaxRows, QueryTimeout: cfg.QueryTimeout}}
 	in.Worker = worker.New(in.NC, in.JS, in.Statuses, worker.Options{Concurrency: cfg.Workers,
-		JobTimeout: cfg.QueryTimeout + 10*time.Second, PerDatabase: min(cfg.PoolSize, cfg.DBMaxConns), MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL / 2, Logger: in.Logger, AckWait: settings.AckWait,
+		JobTimeout: cfg.QueryTimeout + 10*time.Second, PerDatabase: min(cfg.PoolSize, cfg.DBMaxConns), Share: leases.Share, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL / 2, Logger: in.Logger, AckWait: settings.AckWait,
 		Observe: in.Metrics.ObserveJob})
+	in.Metrics.GaugeFunc("mcp_budget_workers", "Live workers this worker counts in the fleet (MCP_DB_MAX_CONNECTIONS is shared among them).", func() float64 { return float64(leases.Workers()) })
+	in.Metrics.GaugeFunc("mcp_budget_share", "Connections this worker may open to one database: its share of MCP_DB_MAX_CONNECTIONS.", func() float64 { return float64(leases.Share()) })
 	in.Metrics.GaugeFunc("mcp_worker_inflight_jobs", "Jobs this worker process is running now.", func() float64 { return float64(in.Worker.InFlight()) })
 	in.Metrics.Pools(in.Pools.Stats)
 	execute := worker.Executors{Databases: worker.HandlerFunc(dbs.Execute)}

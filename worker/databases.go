@@ -35,9 +35,16 @@ type Databases struct {
 	Budget *budget.Budget
 }
 
-// budgetLifetime is how long a budgeted connection lives before the pool
-// replaces it.
-const budgetLifetime = 10 * time.Second
+// A budgeted connection beyond its worker's share (workers joined) is closed
+// as soon as it is released, where the pool can tell (PostgreSQL); one idle
+// for budgetIdle is closed by the pool, giving its lease back; and every one
+// is replaced after budgetLifetime, so that the shares follow workers joining
+// and leaving also in pools that cannot tell. Replacing connections more
+// often costs every busy handler a wait for the lease it just gave back.
+const (
+	budgetIdle     = 10 * time.Second
+	budgetLifetime = time.Minute
+)
 
 // ParamsOf opens a stored record's credentials.
 func ParamsOf(rec *storage.Database, ring *keyring.Keyring) (connectors.Params, error) {
@@ -160,9 +167,9 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 		if d.Budget != nil {
 			o.Dial = d.Budget.Dialer(rec.ID, o.Dial)
 			o.MaxOpen = min(o.MaxOpen, d.Budget.Max())
-			// Connections are replaced now and then, so that the fleet's
-			// shares of the budget follow workers joining and leaving.
+			o.IdleTimeout = min(o.IdleTimeout, budgetIdle)
 			o.MaxLifetime = budgetLifetime
+			o.Surplus = func() bool { return d.Budget.Surplus(rec.ID) }
 		}
 		octx, cancel := context.WithTimeout(ctx, o.ConnectTimeout+time.Second)
 		defer cancel()

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,5 +92,66 @@ func TestSlowDatabaseDoesNotStarveOthers(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The gate follows the worker's share of the connection budget: no more
+// handlers than the share, waiting jobs admitted in arrival order as places
+// free or the share grows, and a job that gives up leaves the queue.
+func TestGateFollowsShare(t *testing.T) {
+	t.Parallel()
+	var share atomic.Int64
+	share.Store(1)
+	gs := &gates{perDB: 4, share: func() int { return int(share.Load()) }}
+	g := &gate{limit: gs.limit}
+	if !g.tryEnter() {
+		t.Fatal("an empty gate refused a job")
+	}
+	if g.tryEnter() {
+		t.Fatal("entered beyond a share of 1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admitted := make(chan int, 4)
+	gaveUp := make(chan bool, 1)
+	quitter, quit := context.WithCancel(ctx)
+	for i := range 4 {
+		if i == 1 { // the second in line gives up before its turn
+			go func() { gaveUp <- g.wait(quitter, nil, time.Hour) }()
+		} else {
+			go func() {
+				if g.wait(ctx, nil, time.Hour) {
+					admitted <- i
+				}
+			}()
+		}
+		for g.queued() != i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	quit()
+	if <-gaveUp {
+		t.Fatal("a job whose ctx ended was admitted")
+	}
+	select {
+	case i := <-admitted:
+		t.Fatalf("job %d admitted beyond the share", i)
+	case <-time.After(100 * time.Millisecond):
+	}
+	g.leave()
+	if i := <-admitted; i != 0 {
+		t.Fatalf("job %d admitted first, want 0", i)
+	}
+	share.Store(3) // workers left: the waiting jobs get in without a leave
+	got := []int{<-admitted, <-admitted}
+	if min(got[0], got[1]) != 2 || max(got[0], got[1]) != 3 {
+		t.Fatalf("admitted %v after the share grew, want [2 3]", got)
+	}
+	if g.tryEnter() {
+		t.Fatal("entered beyond a share of 3")
+	}
+	share.Store(100) // the pool size bounds it then
+	if !g.tryEnter() || g.tryEnter() {
+		t.Fatal("the gate does not hold its pool size of 4")
 	}
 }

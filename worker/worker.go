@@ -129,6 +129,10 @@ type Options struct {
 	// PerDatabase bounds the handlers one database may hold at once (its
 	// pool size); jobs beyond wait without a handler slot. 0: no bound.
 	PerDatabase int
+	// Share, when set, bounds them further to the worker's share of the
+	// fleet-wide connection budget (budget.Budget.Share): a handler beyond
+	// it would wait for a connection its pool may not open.
+	Share func() int
 	// Observe records each handled job (metrics). May be nil.
 	Observe func(kind messages.Kind, outcome string, d time.Duration, attempt int)
 }
@@ -169,7 +173,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, statuses *queue.Statuses, o Opti
 		o.Logger = slog.Default()
 	}
 	w := &Worker{nc: nc, js: js, statuses: statuses, opts: o, log: o.Logger, handlers: map[messages.Kind]Handler{}}
-	w.gates.perDB = o.PerDatabase
+	w.gates.perDB, w.gates.share = o.PerDatabase, o.Share
 	w.parked = make(chan struct{}, o.Concurrency)
 	return w
 }
@@ -483,7 +487,15 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 		return
 	}
 	log.Debug("job done", "ok", out.Err == nil, "ms", time.Since(start).Milliseconds())
-	w.finish(job, out, replyTo, deadline, async, out.SideEffects)
+	if !w.finish(job, out, replyTo, deadline, async, out.SideEffects) && attempt < w.opts.MaxDeliver {
+		// Its end is not recorded: acking would leave the job "queued" or
+		// "running" for good. Another delivery records it (running the job
+		// again: handlers are idempotent per job id). The last delivery
+		// allowed is acked all the same: a Nak would not bring it back.
+		log.Warn("job status not stored; the job will be delivered again", "attempt", attempt)
+		_ = m.NakWithDelay(statusRetryDelay)
+		return
+	}
 	if d.Action == Term {
 		_ = m.TermWithReason(out.Err.Code)
 		return
@@ -506,15 +518,32 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 // the largest cost of the hot path. Async jobs, jobs whose caller already
 // gave up (it polls GET /api/jobs/{id}), and jobs with side effects are
 // recorded.
-func (w *Worker) finish(job *messages.Job, out Outcome, replyTo string, deadline time.Time, async, record bool) {
+//
+// It reports false when the status had to be recorded and could not be.
+func (w *Worker) finish(job *messages.Job, out Outcome, replyTo string, deadline time.Time, async, record bool) bool {
 	r := w.fit(out.reply(job.JobID))
 	w.reply(replyTo, deadline, r)
-	late := !deadline.IsZero() && time.Now().After(deadline)
+	// A reply that leaves within replyGrace of the deadline may reach the
+	// API node after its request gave up: record those too.
+	late := !deadline.IsZero() && time.Now().After(deadline.Add(-replyGrace))
 	if w.statuses != nil && (async || late || record) {
-		w.putTerminal(queue.FromReply(job, r))
+		if err := w.putTerminal(queue.FromReply(job, r)); err != nil {
+			return false
+		}
 	}
 	w.publishResult(job, r, async)
+	return true
 }
+
+// replyGrace is how close to its caller's deadline a synchronous job's
+// reply is still sent, and from how close its status is recorded.
+const replyGrace = time.Second
+
+// statusRetryDelay is the redelivery delay of a job whose status could not
+// be written (a NATS leader election): the job is not acked, and the next
+// delivery records it. The write is retried only briefly before that, as
+// the job holds its handler and its database's gate meanwhile.
+const statusRetryDelay = 5 * time.Second
 
 // replyOverhead is room for the headers of a reply on the bus.
 const replyOverhead = 4 << 10
@@ -532,18 +561,19 @@ func (w *Worker) fit(r messages.Reply) messages.Reply {
 
 // putTerminal stores a terminal status, retrying briefly: the status is what
 // GET /api/jobs/{id} and a redelivery rely on.
-func (w *Worker) putTerminal(st *queue.Status) {
+func (w *Worker) putTerminal(st *queue.Status) error {
 	var err error
 	for i := range 5 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = w.statuses.Put(ctx, st)
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		time.Sleep(time.Duration(i+1) * 200 * time.Millisecond)
 	}
 	w.log.Error("job status not stored", "job_id", st.JobID, "status", st.Status, "err", err)
+	return err
 }
 
 // publishResult publishes an execute job's result on its user's result subject.
@@ -564,7 +594,7 @@ func (w *Worker) reply(replyTo string, deadline time.Time, r messages.Reply) {
 	if replyTo == "" {
 		return
 	}
-	if !deadline.IsZero() && time.Now().After(deadline.Add(time.Second)) {
+	if !deadline.IsZero() && time.Now().After(deadline.Add(replyGrace)) {
 		return // the caller is gone; the status record keeps the result
 	}
 	if err := w.nc.PublishMsg(r.Encode(replyTo)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,6 +45,38 @@ func (b bed) startWorker(ctx context.Context, h string) error {
 		return err
 	}
 	return waitOK(ctx, "http://"+b.addr(h)+":9090/healthz", 30*time.Second)
+}
+
+// settled waits until every worker w1..wn counts n live workers in the
+// connection budget (gauge mcp_budget_workers), so that each knows its share,
+// and returns how long that took.
+func (b bed) settled(ctx context.Context, n int, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	hc := &http.Client{Timeout: time.Second}
+	want := fmt.Sprintf("mcp_budget_workers %d\n", n)
+	for {
+		ok := 0
+		for i := 1; i <= n; i++ {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr(fmt.Sprintf("w%d", i))+":9090/metrics", nil)
+			if err != nil {
+				return 0, err
+			}
+			if resp, err := hc.Do(req); err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if strings.Contains(string(body), want) {
+					ok++
+				}
+			}
+		}
+		if ok == n {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("%d of %d workers count %d live workers after %s", ok, n, n, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // jsz is the part of NATS's /jsz monitoring answer the driver reads.

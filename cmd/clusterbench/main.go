@@ -115,10 +115,16 @@ func bench(ctx context.Context, o options) error {
 				return err
 			}
 		}
-		time.Sleep(time.Second) // consumers settle
+		// Every worker knows its share of the connection budget; then a
+		// moment for the connections beyond a share to be given back.
+		took, err := b.settled(ctx, n, 15*time.Second)
+		if err != nil {
+			return err
+		}
+		time.Sleep(time.Second)
 		t := throughput(ctx, c, 16, o.tputWindow)
-		fmt.Printf("  %d worker(s): %7.1f req/s  p50 %6s  p99 %6s  (%d ok, %d not ok)\n",
-			n, t.rps, ms(t.p50), ms(t.p99), t.ok, t.failed)
+		fmt.Printf("  %d worker(s): %7.1f req/s  p50 %6s  p99 %6s  (%d ok, %d not ok; shares known %.1fs after the last worker was up)\n",
+			n, t.rps, ms(t.p50), ms(t.p99), t.ok, t.failed, took.Seconds())
 	}
 
 	loadLen := 120 * time.Second

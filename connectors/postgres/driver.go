@@ -136,13 +136,17 @@ func poolConfig(p connectors.Params, o connectors.Options) (*pgxpool.Config, err
 	cfg.MaxConns = int32(max(o.MaxOpen, 1))
 	cfg.MinConns = 0
 	cfg.MinIdleConns = 0
-	if o.MaxLifetime > 0 {
-		cfg.MaxConnLifetime = o.MaxLifetime
-	}
 	if o.IdleTimeout > 0 {
 		cfg.MaxConnIdleTime = o.IdleTimeout
 		cfg.HealthCheckPeriod = min(time.Minute, max(o.IdleTimeout/2, time.Second))
 	}
+	if o.MaxLifetime > 0 {
+		cfg.MaxConnLifetime = o.MaxLifetime
+		// Idle connections past their lifetime are closed by the health
+		// check only: run it often enough for the lifetime to mean something.
+		cfg.HealthCheckPeriod = min(cfg.HealthCheckPeriod, max(o.MaxLifetime/2, time.Second))
+	}
+
 	return cfg, nil
 }
 
@@ -159,7 +163,7 @@ func (Driver) Open(ctx context.Context, p connectors.Params, o connectors.Option
 	if err != nil {
 		return nil, connectErr(err, p.Password)
 	}
-	s := &Source{pool: pool, writes: p.AllowWrites, stmtTimeout: o.StatementTimeout, password: p.Password}
+	s := &Source{pool: pool, writes: p.AllowWrites, stmtTimeout: o.StatementTimeout, password: p.Password, surplus: o.Surplus}
 	pctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+time.Second)
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,5 +181,30 @@ func TestSSL(t *testing.T) {
 	}
 	if kindOf(err) != connectors.KindAuth || !strings.Contains(err.Error(), "server certificate not trusted") {
 		t.Fatalf("self-signed server certificate: got %v, want KindAuth about the certificate", err)
+	}
+}
+
+// A connection Options.Surplus calls surplus leaves the pool as its call
+// ends (the worker holds more than its share of a fleet budget); the next
+// call opens a new one only when the pool has none idle.
+func TestSurplusConnectionClosedOnRelease(t *testing.T) {
+	t.Parallel()
+	var surplus atomic.Bool
+	o := opts()
+	o.Surplus = surplus.Load
+	src := open(t, params(t), o)
+	query(t, src, "SELECT 1 AS one")
+	if n := src.OpenConns(); n != 1 {
+		t.Fatalf("OpenConns = %d after one call, want 1", n)
+	}
+	surplus.Store(true)
+	query(t, src, "SELECT 1 AS one")
+	if n := src.OpenConns(); n != 0 {
+		t.Fatalf("OpenConns = %d after a call on a surplus connection, want 0 at once", n)
+	}
+	surplus.Store(false)
+	query(t, src, "SELECT 1 AS one")
+	if n := src.OpenConns(); n != 1 {
+		t.Fatalf("OpenConns = %d, want 1", n)
 	}
 }

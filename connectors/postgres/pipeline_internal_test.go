@@ -138,7 +138,7 @@ func TestPipelineEdgeCases(t *testing.T) {
 	ad, _ := internalAdmin(t)
 	// Long enough that a truncated stream is cut by the client on a loaded
 	// machine, short enough for pg_sleep(5) to run past it.
-	s, _ := openCounted(t, false, 1500*time.Millisecond)
+	s, _ := openCounted(t, false, 3*time.Second)
 	pid := idlePid(t, s)
 	ctx := context.Background()
 	key := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 10)
@@ -158,7 +158,7 @@ func TestPipelineEdgeCases(t *testing.T) {
 		// lock must still be released and the transaction ended.
 		{"SELECT pg_advisory_lock(" + key + "), g FROM generate_series(1, 11) g", 0, true},
 	}
-	for round := range 10 {
+	for round := range 5 {
 		for _, c := range cases {
 			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			res, err := s.query(cctx, c.query, 10)

@@ -21,6 +21,7 @@ type Source struct {
 	writes      bool
 	stmtTimeout time.Duration
 	password    string
+	surplus     func() bool // connectors.Options.Surplus
 }
 
 // Ping checks the database answers.
@@ -109,14 +110,30 @@ func cleanupSQL(readOnly bool) string {
 }
 
 // acquire runs fn on a pooled connection. On release pgxpool destroys a
-// closed, busy or in-transaction connection.
+// closed, busy or in-transaction connection; a surplus one (Options.Surplus)
+// leaves the pool at once and is closed. (Not in pgxpool's AfterRelease: that
+// runs after Release returns, and a call starting meanwhile would find no
+// idle connection and dial one more.)
 func (s *Source) acquire(ctx context.Context, fn func(*pgconn.PgConn) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.runErr(ctx, err)
 	}
-	defer conn.Release()
+	defer s.release(conn)
 	return fn(conn.Conn().PgConn())
+}
+
+func (s *Source) release(conn *pgxpool.Conn) {
+	if s.surplus == nil || !s.surplus() {
+		conn.Release()
+		return
+	}
+	c := conn.Hijack()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	}()
 }
 
 // withConn runs fn, which may run several statements, between the setup and

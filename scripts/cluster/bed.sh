@@ -40,6 +40,13 @@ pid_of() {
 	echo "$pid"
 }
 
+# alive HOST: HOST's process has not exited. (Not pid_of: right after start
+# the process may not have entered HOST's namespace yet.)
+alive() {
+	local f=$DIR/pids/$1.pid
+	[[ -f $f && -d /proc/$(<"$f") ]]
+}
+
 down() {
 	local h pid ns
 	for h in "${HOSTS[@]}"; do
@@ -188,7 +195,7 @@ wait_http() {
 	local i
 	for i in $(seq 150); do
 		curl -fsS -o /dev/null -m 1 "$1" 2>/dev/null && return 0
-		if [[ -n ${2:-} ]] && ! pid_of "$2" >/dev/null; then
+		if [[ -n ${2:-} ]] && ! alive "$2"; then
 			die "$2 exited: $(tail -n 3 "$DIR/logs/$2.log")"
 		fi
 		sleep 0.2
