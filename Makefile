@@ -35,7 +35,8 @@ test: vet lint unit
 # bench: load figures of `serve` in its default configuration next to the
 # peer MCP Toolbox (npm @toolbox-sdk/server-linux-x64, pinned, cached in
 # .cache/toolbox/) and a direct pgx floor: req/s, p50, p99, ratios, server
-# CPU per request, RSS idle and loaded, split-mode scale-out, then the goals.
+# CPU per request, RSS idle and loaded, split-mode scale-out, the queue's own
+# round trip (in-process, no HTTP, no database), then the goals.
 # Opt-out figures: go run ./cmd/mcpbench -sync 1s -scale=false
 bench: build
 	$(GO) run ./cmd/mcpbench -bin $(BIN)

@@ -37,6 +37,7 @@ var (
 	soak      = flag.Duration("soak", 0, "soak mode: hold a steady load on serve for this long")
 	soakC     = flag.Int("soak-c", 32, "soak mode: concurrency")
 	soakEvery = flag.Duration("soak-every", 30*time.Second, "soak mode: report interval")
+	queueOnly = flag.Bool("queue", false, "only the queue floor (also printed by a full run): the job queue's round trip alone, in-process, no HTTP and no database")
 )
 
 func main() {
@@ -44,6 +45,9 @@ func main() {
 	run := bench
 	if *soak > 0 {
 		run = runSoak
+	}
+	if *queueOnly {
+		run = runQueueFloor
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "mcpbench:", err)
@@ -186,6 +190,11 @@ func bench() error {
 		if err := scale(tmp); err != nil {
 			return err
 		}
+	}
+	// What crossing the queue costs by itself, for reading the CPU figures.
+	fmt.Println()
+	if err := runQueueFloor(); err != nil {
+		return err
 	}
 	goals(cells, srv, tb != nil)
 	return nil
