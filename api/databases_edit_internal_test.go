@@ -34,7 +34,7 @@ func TestCheckOutcome(t *testing.T) {
 	}
 	for code, want := range map[string]bool{"connection_failed": true, "database_unavailable": true, "query_timeout": true,
 		"host_not_allowed": true, "database_not_found": false, "storage_unavailable": false, "worker_timeout": false,
-		"broker_unavailable": false, "invalid_request": false} {
+		"broker_unavailable": false, "database_busy": false, "invalid_request": false} {
 		ok, _, checked := checkOutcome(&tools.Error{Code: code, Message: "m"})
 		if ok || checked != want {
 			t.Errorf("%s: checked = %v, want %v", code, checked, want)
@@ -46,5 +46,11 @@ func TestCheckOutcome(t *testing.T) {
 	}
 	if statusOf("connection_failed") != http.StatusUnprocessableEntity {
 		t.Fatal("connection_failed is no longer a 422")
+	}
+	// The fleet's own limits are the service's answer, not the database's.
+	for _, code := range []string{"database_busy", "broker_unavailable"} {
+		if statusOf(code) != http.StatusServiceUnavailable {
+			t.Errorf("%s is a %d, want 503", code, statusOf(code))
+		}
 	}
 }

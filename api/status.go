@@ -36,6 +36,7 @@ var codeStatus = map[string]int{
 	"outcome_unknown": http.StatusBadGateway,
 	// Our infrastructure.
 	"storage_unavailable": http.StatusServiceUnavailable, "broker_unavailable": http.StatusServiceUnavailable,
+	"database_busy":        http.StatusServiceUnavailable,
 	"composio_unavailable": http.StatusServiceUnavailable, "oauth_not_configured": http.StatusServiceUnavailable,
 	"composio_not_configured": http.StatusServiceUnavailable,
 	"worker_timeout":          http.StatusGatewayTimeout, "job_expired": http.StatusGatewayTimeout,

@@ -247,7 +247,7 @@ func (b *Budget) acquire(ctx context.Context, dbID string) (*lease, error) {
 					Msg: "the connection budget cannot be checked: the message broker is unavailable"}
 			}
 			b.logHolders(dbID, mine, share)
-			return nil, &connectors.Error{Kind: connectors.KindUnavailable, Err: ErrBusy,
+			return nil, &connectors.Error{Kind: connectors.KindBusy, Err: ErrBusy,
 				Msg: fmt.Sprintf("all %d connections this service may open to the database are in use (MCP_DB_MAX_CONNECTIONS); try again shortly", b.max)}
 		case <-time.After(retryEvery):
 		}

@@ -133,8 +133,10 @@ func TestBudgetAcrossWorkers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := workers[1].Dialer("db_a", plain)(ctx, "tcp", srv.addr); connectors.KindOf(err) != connectors.KindUnavailable || !errors.Is(err, ErrBusy) {
-		t.Fatalf("a fourth connection to db_a: %v, want a KindUnavailable budget error", err)
+	_, err := workers[1].Dialer("db_a", plain)(ctx, "tcp", srv.addr)
+	var ce *connectors.Error
+	if !errors.As(err, &ce) || ce.Kind != connectors.KindBusy || ce.Code() != "database_busy" || !errors.Is(err, ErrBusy) {
+		t.Fatalf("a fourth connection to db_a: %v, want the budget's database_busy error", err)
 	}
 	if ctx.Err() != nil {
 		t.Fatal("the dial waited for a lease until its deadline: its caller sees a bare timeout")
@@ -219,7 +221,7 @@ func TestBudgetFairShare(t *testing.T) {
 	defer first.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := ws[0].Dialer("db_s", plain)(ctx, "tcp", srv.addr); connectors.KindOf(err) != connectors.KindUnavailable {
+	if _, err := ws[0].Dialer("db_s", plain)(ctx, "tcp", srv.addr); connectors.KindOf(err) != connectors.KindBusy {
 		t.Fatalf("a second connection beyond the worker's share: %v", err)
 	}
 	for _, w := range ws[1:] {

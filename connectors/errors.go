@@ -27,6 +27,10 @@ const (
 	// KindBroker: the service's own message broker, which holds the fleet's
 	// connection budget, could not be reached (503). Retried with backoff.
 	KindBroker
+	// KindBusy: every connection the fleet may open to the database
+	// (MCP_DB_MAX_CONNECTIONS) stayed in use while the call waited (503).
+	// Retried with backoff.
+	KindBusy
 )
 
 // Error is a classified connector error. Msg is safe to show to the caller: it
@@ -57,6 +61,8 @@ func (e *Error) Code() string {
 		return "database_unavailable"
 	case KindBroker:
 		return "broker_unavailable"
+	case KindBusy:
+		return "database_busy"
 	}
 	return "error"
 }

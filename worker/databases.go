@@ -277,7 +277,7 @@ func connectorOutcome(err error, attempt int) Outcome {
 	switch ce.Kind {
 	case connectors.KindInput:
 		return Fail(ce.Code(), ce.Msg)
-	case connectors.KindUnavailable, connectors.KindBroker:
+	case connectors.KindUnavailable, connectors.KindBroker, connectors.KindBusy:
 		return RetryLater(ce.Code(), ce.Msg, backoff(attempt))
 	default:
 		return Fail(ce.Code(), ce.Msg)
