@@ -407,6 +407,14 @@ func (b *Budget) renew(l *lease) {
 		// that another worker holds now is lost.
 		cctx, cancel := context.WithTimeout(context.Background(), b.ttl/6)
 		rev, err = b.bucket().Create(cctx, l.key, []byte(b.owner))
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			// Still this worker's: an earlier renewal was stored but its
+			// acknowledgement lost (a NATS leader change), so the revision
+			// held here is stale. Renew from the stored one.
+			if e, gerr := b.bucket().Get(cctx, l.key); gerr == nil && string(e.Value()) == b.owner {
+				rev, err = b.bucket().Update(cctx, l.key, []byte(b.owner), e.Revision())
+			}
+		}
 		cancel()
 	}
 	b.mu.Lock()

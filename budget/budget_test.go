@@ -407,3 +407,39 @@ func TestBudgetSurplusAfterWorkersJoin(t *testing.T) {
 		_ = c.Close()
 	}
 }
+
+// A renewal stored by NATS whose acknowledgement was lost leaves a stale
+// revision here: the next renewal finds the lease still this worker's and
+// keeps it (and its connection) instead of closing it as lost.
+func TestBudgetStaleRevisionOfOwnLeaseIsKept(t *testing.T) {
+	t.Parallel()
+	js := jetStream(t)
+	b := open(t, js, 1, "w")
+	b.Close()
+	srv := listen(t)
+	c, err := b.Dialer("db_v", plain)(context.Background(), "tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	kv, _ := js.KeyValue(context.Background(), Bucket)
+	if _, err := kv.Put(context.Background(), "db_v.0", []byte("w")); err != nil { // the lost renewal
+		t.Fatal(err)
+	}
+	b.refresh()
+	time.Sleep(100 * time.Millisecond)
+	if srv.open.Load() != 1 {
+		t.Fatal("the worker closed its own lease's connection")
+	}
+	e, err := kv.Get(context.Background(), "db_v.0")
+	b.mu.Lock()
+	held := len(b.held)
+	var rev uint64
+	for _, l := range b.held {
+		rev = l.rev
+	}
+	b.mu.Unlock()
+	if err != nil || held != 1 || rev != e.Revision() {
+		t.Fatalf("lease not renewed from the stored revision: held %d, rev %d, stored %v %v", held, rev, e, err)
+	}
+}
