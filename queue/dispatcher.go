@@ -163,14 +163,20 @@ func (d *Dispatcher) Request(ctx context.Context, c messages.Class, j *messages.
 	}
 	forget()
 	// Was the job stored? A late acknowledgement is the usual case when
-	// JetStream is slow: when in doubt, answer with the job id (504), never
-	// "nothing was queued", so a retry does not run the job twice.
+	// JetStream is slow. A durable job in doubt is answered with its id
+	// (504), never "nothing was queued", so a retry does not run it twice.
+	// A fast job is a read, harmless to run twice: one whose storing was
+	// never confirmed is a 503 to retry, not a 504 promising a result that
+	// may never come (the job was most likely lost with a stream leader).
 	select {
 	case <-fut.Ok():
 		return messages.Reply{}, ErrTimeout
 	case err := <-fut.Err():
 		return messages.Reply{}, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	case <-time.After(time.Second):
+		if c == messages.Fast {
+			return messages.Reply{}, fmt.Errorf("%w: it did not confirm the read before the deadline; retry it", ErrUnavailable)
+		}
 		return messages.Reply{}, ErrTimeout
 	}
 }

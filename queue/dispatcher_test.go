@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -170,5 +171,37 @@ func TestRequestFailsFastWhenDisconnected(t *testing.T) {
 	_, err := b.disp.Request(ctx, messages.Fast, job(t, "job-3"))
 	if !queue.IsUnavailable(err) || time.Since(start) > time.Second {
 		t.Fatalf("want a fast ErrUnavailable, got %v after %s", err, time.Since(start))
+	}
+}
+
+// A job whose storing JetStream never confirms: a durable one is a 504
+// with its id (it may still run: a retry must not run it twice), a fast
+// read a 503 to retry (it most likely never reached the stream).
+func TestUnconfirmedPublish(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	for _, s := range []string{messages.JobStream, messages.FastStream} {
+		if err := b.js.DeleteStream(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No stream stores the job and this subscriber never acknowledges it.
+	sub, err := b.nc.Subscribe("mcp.>", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for c, want := range map[messages.Class]error{messages.Fast: queue.ErrUnavailable, messages.Durable: queue.ErrTimeout} {
+		rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		start := time.Now()
+		_, err := b.disp.Request(rctx, c, job(t, "unconfirmed-"+c.String()))
+		cancel()
+		if !errors.Is(err, want) || c == messages.Fast && errors.Is(err, queue.ErrTimeout) {
+			t.Errorf("%s: %v, want %v", c, err, want)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("%s: answered after %s", c, took)
+		}
 	}
 }
