@@ -86,6 +86,21 @@ func open(t *testing.T, js jetstream.JetStream, perDB int, owner string) *Budget
 
 var plain connectors.DialContextFunc = (&net.Dialer{}).DialContext
 
+// driven opens a budget whose renewals the test drives (no background
+// loop), a server, and one leased connection to it for database db.
+func driven(t *testing.T, js jetstream.JetStream, perDB int, db string) (*Budget, *server, net.Conn) {
+	t.Helper()
+	b := open(t, js, perDB, "w")
+	b.Close()
+	srv := listen(t)
+	c, err := b.Dialer(db, plain)(context.Background(), "tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return b, srv, c
+}
+
 // Four "workers" sharing one budget of 3 never hold more than 3 connections
 // to one database at once, however many dials race; a closed connection's
 // lease goes to the next dial; another database has a budget of its own.
@@ -176,13 +191,7 @@ func TestBudgetFailedDial(t *testing.T) {
 func TestBudgetLostLeaseClosesConnection(t *testing.T) {
 	t.Parallel()
 	js := jetStream(t)
-	b := open(t, js, 1, "w")
-	b.Close() // no background refresh: the test drives it
-	srv := listen(t)
-	c, err := b.Dialer("db_l", plain)(context.Background(), "tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, srv, _ := driven(t, js, 1, "db_l")
 	kv, _ := js.KeyValue(context.Background(), Bucket)
 	if _, err := kv.Put(context.Background(), "db_l.0", []byte("someone else")); err != nil {
 		t.Fatal(err)
@@ -195,7 +204,6 @@ func TestBudgetLostLeaseClosesConnection(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = c.Close()
 }
 
 // A worker takes at most its fair part of a database's budget, so that one
@@ -238,14 +246,7 @@ func TestBudgetFairShare(t *testing.T) {
 func TestBudgetOutlivesShortOutage(t *testing.T) {
 	t.Parallel()
 	js, ns := jetStreamOn(t)
-	b := open(t, js, 1, "w")
-	b.Close() // the test drives the refresh
-	srv := listen(t)
-	c, err := b.Dialer("db_o", plain)(context.Background(), "tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	b, srv, _ := driven(t, js, 1, "db_o")
 	ns.Close()
 	b.refresh()
 	time.Sleep(100 * time.Millisecond)
@@ -273,14 +274,7 @@ func TestBudgetOutlivesShortOutage(t *testing.T) {
 func TestBudgetBucketMadeAgain(t *testing.T) {
 	t.Parallel()
 	js := jetStream(t)
-	b := open(t, js, 2, "w")
-	b.Close()
-	srv := listen(t)
-	c, err := b.Dialer("db_m", plain)(context.Background(), "tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	b, srv, _ := driven(t, js, 2, "db_m")
 	if err := js.DeleteKeyValue(context.Background(), Bucket); err != nil {
 		t.Fatal(err)
 	}
@@ -414,14 +408,7 @@ func TestBudgetSurplusAfterWorkersJoin(t *testing.T) {
 func TestBudgetStaleRevisionOfOwnLeaseIsKept(t *testing.T) {
 	t.Parallel()
 	js := jetStream(t)
-	b := open(t, js, 1, "w")
-	b.Close()
-	srv := listen(t)
-	c, err := b.Dialer("db_v", plain)(context.Background(), "tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	b, srv, _ := driven(t, js, 1, "db_v")
 	kv, _ := js.KeyValue(context.Background(), Bucket)
 	if _, err := kv.Put(context.Background(), "db_v.0", []byte("w")); err != nil { // the lost renewal
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -211,7 +212,8 @@ func (a *Auditor) run() {
 		if err != nil {
 			a.log.Warn("audit write failed", "entries", len(batch), "err", err)
 		}
-		batch = make([]AuditEntry, 0, auditBatchSize) // the document kept the old one until written
+		clear(batch)
+		batch = batch[:0]
 	}
 	add := func(e AuditEntry) {
 		if len(batch) == 0 {
@@ -264,157 +266,76 @@ func (a *Auditor) pruneLoop() {
 }
 
 // Prune deletes the entries the retention no longer keeps and returns how
-// many it deleted. Whole batches go with one delete; the one batch that
-// straddles a limit is rewritten without its entries beyond it.
+// many it deleted. It reads the documents' sizes once, newest first: whole
+// batches go with one delete, and a batch that straddles a limit (older
+// entries than MaxAge, or entries beyond the newest MaxEntries) is
+// rewritten without them.
 func (a *Auditor) Prune(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var deleted int64
+	if a.keep.MaxAge <= 0 && a.keep.MaxEntries <= 0 {
+		return 0, nil
+	}
+	all, err := a.sizes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var cutoff time.Time // zero: no age limit, nothing is before it
 	if a.keep.MaxAge > 0 {
-		cutoff := time.Now().Add(-a.keep.MaxAge)
-		n, err := a.pruneAge(ctx, cutoff)
-		deleted += n
-		if err != nil {
-			return deleted, err
-		}
+		cutoff = time.Now().Add(-a.keep.MaxAge)
 	}
+	room := int64(math.MaxInt64)
 	if a.keep.MaxEntries > 0 {
-		n, err := a.pruneCount(ctx)
-		deleted += n
-		if err != nil {
-			return deleted, err
-		}
+		room = a.keep.MaxEntries
 	}
-	return deleted, nil
-}
-
-// pruneAge deletes the batches whose newest entry is older than cutoff, then
-// trims the older entries of the batches that straddle it.
-func (a *Auditor) pruneAge(ctx context.Context, cutoff time.Time) (int64, error) {
-	var deleted int64
-	// Counted before the delete: the batches' sizes, not the documents.
-	old, err := a.sizes(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
-	if err != nil {
-		return 0, err
-	}
-	if len(old) > 0 {
-		ids := make([]any, len(old))
-		for i, b := range old {
-			ids[i] = b.ID
-		}
-		r, err := a.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-		if err != nil {
-			return 0, err
-		}
-		if r.DeletedCount == int64(len(old)) {
-			for _, b := range old {
-				deleted += b.n()
-			}
-		} else {
-			deleted += r.DeletedCount
-		}
-	}
-	straddle, err := a.coll.Find(ctx, bson.D{{Key: "first", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
-	if err != nil {
-		return deleted, err
-	}
-	var batches []auditBatch
-	if err := straddle.All(ctx, &batches); err != nil {
-		return deleted, err
-	}
-	for i := range batches {
-		b := &batches[i]
-		if b.Entries == nil {
-			continue // an entry of the older layout: deleted above when old
-		}
-		entries, err := b.entries()
-		if err != nil {
-			return deleted, err
-		}
-		old := slices.IndexFunc(entries, func(e AuditEntry) bool { return !e.At.Before(cutoff) })
-		if old <= 0 {
-			continue
-		}
-		n, err := a.trim(ctx, b.ID, entries, len(entries)-old)
-		deleted += n
-		if err != nil {
-			return deleted, err
-		}
-	}
-	return deleted, nil
-}
-
-// pruneCount deletes the oldest batches beyond the newest MaxEntries
-// entries and trims the batch that straddles the limit.
-func (a *Auditor) pruneCount(ctx context.Context) (int64, error) {
-	all, err := a.sizes(ctx, bson.D{})
-	if err != nil {
-		return 0, err
-	}
-	var kept, deleted, before int64 // before: entries newer than the boundary batch
-	var ids []any
-	var boundary *batchSize
+	var deleted, goneEntries int64
+	var gone []any
 	for i := range all {
 		b := &all[i]
 		switch {
-		case kept >= a.keep.MaxEntries:
-			ids = append(ids, b.ID)
-			deleted += b.n()
-		case kept+b.n() > a.keep.MaxEntries:
-			boundary, before = b, kept
-		}
-		kept += b.n()
-	}
-	if len(ids) > 0 {
-		r, err := a.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-		if err != nil {
-			return 0, err
-		}
-		if r.DeletedCount != int64(len(ids)) {
-			deleted = r.DeletedCount // another node pruned some of them
-		}
-	}
-	if boundary != nil {
-		var b auditBatch
-		if err := a.coll.FindOne(ctx, bson.D{{Key: "_id", Value: boundary.ID}}).Decode(&b); err != nil {
-			if errors.Is(err, mongo.ErrNoDocuments) {
-				return deleted, nil
+		case b.At.Before(cutoff) || room <= 0:
+			gone = append(gone, b.ID)
+			goneEntries += b.n()
+		case b.First.Before(cutoff) || b.n() > room:
+			n, left, err := a.trim(ctx, b.ID, cutoff, room)
+			deleted += n
+			room -= left
+			if err != nil {
+				return deleted, err
 			}
-			return deleted, err
-		}
-		if b.Entries == nil {
-			return deleted, nil
-		}
-		entries, err := b.entries()
-		if err != nil {
-			return deleted, err
-		}
-		n, err := a.trim(ctx, b.ID, entries, int(a.keep.MaxEntries-before))
-		deleted += n
-		if err != nil {
-			return deleted, err
+		default:
+			room -= b.n()
 		}
 	}
-	return deleted, nil
+	if len(gone) > 0 {
+		r, err := a.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: gone}}}})
+		if err != nil {
+			return deleted, err
+		}
+		if r.DeletedCount != int64(len(gone)) {
+			goneEntries = r.DeletedCount // another node pruned some of them: count documents, not entries
+		}
+	}
+	return deleted + goneEntries, nil
 }
 
-// batchSize is what pruning reads of a document: its id, time and size.
+// batchSize is what pruning reads of a document: its id, time span and size.
 type batchSize struct {
-	ID any       `bson:"_id"`
-	At time.Time `bson:"at"`
-	N  int64     `bson:"n"`
+	ID    any       `bson:"_id"`
+	At    time.Time `bson:"at"`
+	First time.Time `bson:"first"`
+	N     int64     `bson:"n"`
 }
 
 // n is how many entries the document holds: an entry of the older layout
 // has no "n" and is one.
 func (b *batchSize) n() int64 { return max(b.N, 1) }
 
-// sizes lists the documents that match filter, newest first, without their
-// entries.
-func (a *Auditor) sizes(ctx context.Context, filter bson.D) ([]batchSize, error) {
-	cur, err := a.coll.Find(ctx, filter, options.Find().
+// sizes lists every document newest first, without its entries.
+func (a *Auditor) sizes(ctx context.Context) ([]batchSize, error) {
+	cur, err := a.coll.Find(ctx, bson.D{}, options.Find().
 		SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).
-		SetProjection(bson.D{{Key: "at", Value: 1}, {Key: "n", Value: 1}}))
+		SetProjection(bson.D{{Key: "at", Value: 1}, {Key: "first", Value: 1}, {Key: "n", Value: 1}}))
 	if err != nil {
 		return nil, err
 	}
@@ -422,27 +343,55 @@ func (a *Auditor) sizes(ctx context.Context, filter bson.D) ([]batchSize, error)
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, err
 	}
+	for i := range out {
+		if out[i].First.IsZero() {
+			out[i].First = out[i].At // an entry of the older layout spans one instant
+		}
+	}
 	return out, nil
 }
 
-// trim keeps the newest keep of a batch's entries and deletes the rest; a
-// batch left empty is deleted. It returns how many entries went.
-func (a *Auditor) trim(ctx context.Context, id bson.ObjectID, entries []AuditEntry, keep int) (int64, error) {
-	if keep >= len(entries) {
-		return 0, nil
+// trim rewrites one batch without its entries older than cutoff and keeps at
+// most room of the rest, the newest; a batch left empty is deleted. It
+// returns how many entries went and how many are left.
+func (a *Auditor) trim(ctx context.Context, id any, cutoff time.Time, room int64) (gone, left int64, err error) {
+	var b auditBatch
+	if err := a.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&b); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return 0, 0, nil // another node pruned it
+		}
+		return 0, 0, err
 	}
-	gone := int64(len(entries) - keep)
-	if keep <= 0 {
-		_, err := a.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
-		return gone, err
+	if b.Entries == nil {
+		return 0, 1, nil // an entry of the older layout: all or nothing, decided by Prune
 	}
-	nb, err := newAuditBatch(entries[len(entries)-keep:])
+	entries, err := b.entries()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	nb.ID = id
+	first := slices.IndexFunc(entries, func(e AuditEntry) bool { return !e.At.Before(cutoff) }) // entries are oldest first
+	if first < 0 {
+		first = len(entries)
+	}
+	kept := entries[first:]
+	if int64(len(kept)) > room {
+		kept = kept[int64(len(kept))-room:]
+	}
+	gone, left = int64(len(entries)-len(kept)), int64(len(kept))
+	switch {
+	case gone == 0:
+		return 0, left, nil
+	case left == 0:
+		_, err = a.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		return gone, 0, err
+	}
+	nb, err := newAuditBatch(kept)
+	if err != nil {
+		return 0, left, err
+	}
+	nb.ID = b.ID
 	_, err = a.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, nb)
-	return gone, err
+	return gone, left, err
 }
 
 // Close writes what is queued and stops.

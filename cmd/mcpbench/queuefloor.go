@@ -90,7 +90,8 @@ func runQueueFloor() error {
 		var wg sync.WaitGroup
 		measure := func(d time.Duration, keep bool) error {
 			end := time.Now().Add(d)
-			var failed atomic.Value
+			var failOnce sync.Once
+			var failed error
 			for range c {
 				wg.Add(1)
 				go func() {
@@ -103,7 +104,7 @@ func runQueueFloor() error {
 						_, err := disp.Request(rctx, messages.Fast, j)
 						cancel()
 						if err != nil {
-							failed.Store(err)
+							failOnce.Do(func() { failed = err })
 							return
 						}
 						mine = append(mine, time.Since(t0))
@@ -117,10 +118,7 @@ func runQueueFloor() error {
 				}()
 			}
 			wg.Wait()
-			if err, _ := failed.Load().(error); err != nil {
-				return err
-			}
-			return nil
+			return failed
 		}
 		if err := measure(*warm, false); err != nil {
 			return err
