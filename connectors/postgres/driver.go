@@ -111,6 +111,10 @@ func poolConfig(p connectors.Params, o connectors.Options) (*pgxpool.Config, err
 	}
 	cc.ValidateConnect = nil // ignore PGTARGETSESSIONATTRS from the environment
 	cc.AfterConnect = nil
+	cfg.AfterConnect = nil
+	if !p.AllowWrites {
+		cfg.AfterConnect = prepareSetup
+	}
 	params := map[string]string{
 		"application_name":   ApplicationName,
 		"timezone":           "UTC",
@@ -128,7 +132,8 @@ func poolConfig(p connectors.Params, o connectors.Options) (*pgxpool.Config, err
 	}
 	cc.RuntimeParams = params
 	// The extended protocol for every query (one statement only), with no
-	// named prepared statements, so no statement cache can go stale.
+	// statement cache that could go stale: the only named statements are a
+	// read-only connection's fixed setup and cleanup (prepareSetup).
 	cc.DefaultQueryExecMode = pgx.QueryExecModeExec
 	cc.StatementCacheCapacity = 0
 	cc.DescriptionCacheCapacity = 0

@@ -122,8 +122,9 @@ func hold(be *pgproto3.Backend, c net.Conn, header []byte) {
 
 // A server declaring a huge message is refused by its declared length,
 // before the driver allocates it: at startup (Open fails, naming the limit)
-// and in answer to a query (the call fails; pgconn reports that case only as
-// a closed connection). 512 MiB is under the driver's own 1 GiB default
+// and in answer to a query (the call fails, or Open when the query is the
+// read-only setup the pool prepares as it connects; pgconn reports that
+// case only as a closed connection). 512 MiB is under the driver's own 1 GiB default
 // limit, so only the connector's cap stops it.
 func TestHostileServerMessageLength(t *testing.T) {
 	// Not parallel: it measures the process's allocations.
@@ -138,8 +139,6 @@ func TestHostileServerMessageLength(t *testing.T) {
 			if err == nil {
 				_, err = src.Run(ctx, "DB_QUERY", []byte(`{"query": "SELECT 1"}`), lim)
 				src.Close()
-			} else if !early {
-				t.Fatalf("declared %d after startup: Open: %v", declared, err)
 			}
 			cancel()
 			runtime.ReadMemStats(&after)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,8 +74,9 @@ func idlePid(t *testing.T, s *Source) string {
 }
 
 // TestOneRoundTrip counts the client's flushes per call on a warm pool: a
-// read, failed or not, is one round trip; a write is two (its
-// statement_timeout first, then the statement with its cleanup).
+// read is one round trip, and a failed one a second for its cleanup (the
+// error skipped it); a write is two, failed or not (its statement_timeout
+// first, then the statement with its cleanup).
 func TestOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, writes := range []bool{false, true} {
@@ -99,7 +101,7 @@ func TestOneRoundTrip(t *testing.T) {
 				t.Fatalf("writes=%v %s: got %v, want kind %d", writes, c.query, err, c.kind)
 			}
 			want := int64(1)
-			if writes {
+			if writes || c.kind != 0 {
 				want = 2
 			}
 			if flushes != want {
@@ -211,5 +213,76 @@ func TestFinishRepairs(t *testing.T) {
 		if got := idlePid(t, s); (got == pid) == writes {
 			t.Fatalf("writes=%v: pid %s, then %s", writes, pid, got)
 		}
+	}
+}
+
+// TestPreparedSetup checks that a read-only connection prepares its setup
+// and cleanup as it opens, that a call whose prepared statements went
+// missing (as behind a pooler that moves sessions) still answers, once, on
+// the same connection, and that the connection then sends them in full.
+// A connection that allows writes prepares nothing.
+func TestPreparedSetup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	names := func(s *Source) (string, bool) {
+		t.Helper()
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Release()
+		pc := conn.Conn().PgConn()
+		res := pc.ExecParams(ctx, "SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_prepared_statements", nil, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		return string(res.Rows[0][0]), isPrepared(pc)
+	}
+	read := func(s *Source) {
+		t.Helper()
+		res, err := s.Run(ctx, "DB_QUERY", mustJSON(t, map[string]string{"query": "SELECT 41 + 1 AS n"}),
+			connectors.Limits{MaxRows: 10, Timeout: 10 * time.Second})
+		if err != nil || !strings.Contains(string(res.Body), `"n":42`) {
+			t.Fatalf("read: %v %v", res, err)
+		}
+	}
+
+	rw, _ := openCounted(t, true, 2*time.Second)
+	idlePid(t, rw)
+	if got, flag := names(rw); got != "" || flag {
+		t.Fatalf("a connection that allows writes prepared %q (flag %v)", got, flag)
+	}
+
+	s, f := openCounted(t, false, 2*time.Second)
+	pid := idlePid(t, s)
+	want := strings.Join([]string{stmtBegin, stmtRollback, stmtTimeout, stmtUnlock}, ",")
+	if got, flag := names(s); got != want || !flag {
+		t.Fatalf("prepared %q (flag %v), want %q", got, flag, want)
+	}
+	before := f.n.Load()
+	read(s)
+	if n := f.n.Load() - before; n != 1 {
+		t.Fatalf("prepared read: %d round trips, want 1", n)
+	}
+
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Conn().PgConn().Exec(ctx, "DEALLOCATE ALL").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Release()
+	read(s) // answers without them
+	if got := idlePid(t, s); got != pid {
+		t.Fatalf("connection replaced (pid %s, then %s)", pid, got)
+	}
+	if _, flag := names(s); flag {
+		t.Fatal("the connection still counts on statements it lost")
+	}
+	before = f.n.Load()
+	read(s)
+	if n := f.n.Load() - before; n != 1 {
+		t.Fatalf("unprepared read: %d round trips, want 1", n)
 	}
 }

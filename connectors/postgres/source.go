@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -165,11 +168,19 @@ func (s *Source) query(ctx context.Context, stmt string, maxRows int) (*connecto
 		} else if err := s.setup(ctx, pc, false); err != nil {
 			return err
 		}
-		clean, err := s.pipeline(ctx, pc, stmt, readOnly, func(rr *pgconn.ResultReader) error {
+		read := func(rr *pgconn.ResultReader) error {
 			var err error
 			res, err = s.readRows(ctx, pc, rr, maxRows)
 			return err
-		})
+		}
+		clean, err := s.pipeline(ctx, pc, stmt, readOnly, read)
+		if errors.Is(err, errUnprepared) {
+			s.finish(ctx, pc, readOnly, clean)
+			if pc.IsClosed() {
+				return errors.New("PostgreSQL connection lost")
+			}
+			clean, err = s.pipeline(ctx, pc, stmt, readOnly, read)
+		}
 		s.finish(ctx, pc, readOnly, clean)
 		if err == nil && res == nil {
 			err = errors.New("PostgreSQL sent no result for the statement")
@@ -229,27 +240,49 @@ func closeConn(pc *pgconn.PgConn) {
 	_ = pc.Close(ctx)
 }
 
-// pipeline writes, at once, a read's setup (BEGIN READ ONLY and its
-// statement_timeout), the statement, a Sync, the cleanup and a Sync, then
-// reads the results in order, handing the statement's to read. The
-// statement goes with the extended protocol, which takes exactly one
-// statement. An error in the setup or in the statement makes the server skip
-// the rest up to the first Sync, so the statement never runs without its
-// setup and the cleanup always runs. clean reports that the cleanup
-// succeeded. Errors are returned raw, for the caller to classify.
+// pipeline writes, at once, a call's statements and reads their results in
+// order, handing the statement's to read. The statement goes with the
+// extended protocol, which takes exactly one statement. Errors are returned
+// raw, for the caller to classify; clean reports that the cleanup ran and
+// succeeded.
+//
+// A read is one segment: BEGIN READ ONLY, its statement_timeout, the
+// statement, ROLLBACK, the unlock, then a Sync. The server flushes its
+// answer once, at the Sync. An error skips the rest of the segment, so the
+// statement never runs without its setup; the cleanup is then not run
+// (clean is false) and finish runs it in a round trip of its own. On a
+// connection that prepared them (prepareSetup), the setup and cleanup go
+// as named prepared statements: no parsing or planning on the server.
+//
+// A write is two segments: the statement and a Sync, then RESET ALL and the
+// unlock and a Sync, so that the statement commits as it would alone
+// (autocommit) and the cleanup runs even when it fails.
 func (s *Source) pipeline(ctx context.Context, pc *pgconn.PgConn, stmt string, readOnly bool, read func(*pgconn.ResultReader) error) (clean bool, err error) {
 	p := pc.StartPipeline(ctx)
-	setup := 0
+	setup, segments := 0, 2
+	prepared := readOnly && isPrepared(pc)
 	if readOnly {
-		ms := strconv.FormatInt(s.serverTimeout(ctx), 10)
-		p.SendQueryParams(beginReadOnly, nil, nil, nil, nil)
-		p.SendQueryParams(localTimeout, [][]byte{[]byte(ms)}, nil, nil, nil)
-		setup = 2
+		ms := strconv.AppendInt(nil, s.serverTimeout(ctx), 10)
+		if prepared {
+			p.SendQueryPrepared(stmtBegin, nil, nil, nil)
+			p.SendQueryPrepared(stmtTimeout, [][]byte{ms}, nil, nil)
+		} else {
+			p.SendQueryParams(beginReadOnly, nil, nil, nil, nil)
+			p.SendQueryParams(localTimeout, [][]byte{ms}, nil, nil, nil)
+		}
+		setup, segments = 2, 1
 	}
 	p.SendQueryParams(stmt, nil, nil, nil, nil)
-	p.SendPipelineSync()
-	p.SendQueryParams(cleanupSQL(readOnly), nil, nil, nil, nil)
-	p.SendQueryParams(unlockAll, nil, nil, nil, nil)
+	if !readOnly {
+		p.SendPipelineSync()
+	}
+	if prepared {
+		p.SendQueryPrepared(stmtRollback, nil, nil, nil)
+		p.SendQueryPrepared(stmtUnlock, nil, nil, nil)
+	} else {
+		p.SendQueryParams(cleanupSQL(readOnly), nil, nil, nil, nil)
+		p.SendQueryParams(unlockAll, nil, nil, nil, nil)
+	}
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		return false, err // the pipeline closed the connection
@@ -257,7 +290,7 @@ func (s *Source) pipeline(ctx context.Context, pc *pgconn.PgConn, stmt string, r
 	var stmtErr error
 	clean = true
 	// seg counts the Syncs reached, n the results seen since the last one.
-	for seg, n := 0, 0; seg < 2; n++ {
+	for seg, n := 0, 0; seg < segments; n++ {
 		r, err := p.GetResults()
 		switch r := r.(type) {
 		case *pgconn.PipelineSync:
@@ -283,8 +316,13 @@ func (s *Source) pipeline(ctx context.Context, pc *pgconn.PgConn, stmt string, r
 			_ = pc.Conn().Close()
 			_ = p.Close()
 			return false, errors.Join(stmtErr, err)
-		case seg == 0:
-			stmtErr = err
+		case prepared && n < setup && pe.Code == pgerrcode.InvalidSQLStatementName:
+			// Our prepared setup is gone (a pooler that moved the session):
+			// the statement did not run. Prepare no more on this connection.
+			forgetPrepared(pc)
+			stmtErr, clean = errUnprepared, false
+		case seg == 0 && n <= setup:
+			stmtErr, clean = err, !readOnly
 		default:
 			clean = false
 		}
@@ -294,6 +332,62 @@ func (s *Source) pipeline(ctx context.Context, pc *pgconn.PgConn, stmt string, r
 	}
 	return clean, stmtErr
 }
+
+// errUnprepared: the setup's prepared statements were missing; the call
+// runs again without them.
+var errUnprepared = errors.New("postgres: prepared setup statements missing")
+
+// Names of the setup and cleanup statements a read-only connection prepares
+// once (prepareSetup). A read-only call cannot drop them: DEALLOCATE is not
+// among the statements the guard lets through.
+const (
+	stmtBegin    = "mcp_begin_ro"
+	stmtTimeout  = "mcp_timeout"
+	stmtRollback = "mcp_rollback"
+	stmtUnlock   = "mcp_unlock"
+	preparedKey  = "mcp.prepared"
+)
+
+// prepareSetup prepares a read-only connection's setup and cleanup
+// statements in one round trip, as the pool opens it. A server that refuses
+// them (a pooler in transaction mode, say) leaves the connection usable:
+// calls then send the statements in full.
+func prepareSetup(ctx context.Context, conn *pgx.Conn) error {
+	pc := conn.PgConn()
+	p := pc.StartPipeline(ctx)
+	for _, st := range [][2]string{{stmtBegin, beginReadOnly}, {stmtTimeout, localTimeout},
+		{stmtRollback, "ROLLBACK"}, {stmtUnlock, unlockAll}} {
+		p.SendPrepare(st[0], st[1], nil)
+	}
+	p.SendPipelineSync()
+	err := p.Flush()
+	for err == nil {
+		var r any
+		if r, err = p.GetResults(); err == nil && r == nil {
+			err = errors.New("PostgreSQL ended the pipeline early")
+		}
+		if _, done := r.(*pgconn.PipelineSync); done {
+			break
+		}
+	}
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err == nil:
+		pc.CustomData()[preparedKey] = true
+	case pc.IsClosed():
+		return fmt.Errorf("postgres: preparing the read-only setup: %w", err)
+	}
+	return nil
+}
+
+func isPrepared(pc *pgconn.PgConn) bool {
+	v, _ := pc.CustomData()[preparedKey].(bool)
+	return v
+}
+
+func forgetPrepared(pc *pgconn.PgConn) { delete(pc.CustomData(), preparedKey) }
 
 // readRows encodes the statement's rows as they arrive, up to maxRows rows
 // and the byte cap of the result.
