@@ -414,10 +414,10 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	ctx = tracing.Extract(ctx, hdr)
 	ctx, span := tracing.StartJobSpan(ctx, kind, jobID)
 	defer span.End()
-	log := w.log.With("kind", kind, "job_id", jobID, "request_id", hdr.Get(messages.HeaderRequestID))
+	log := &jobLog{base: w.log, args: []any{"kind", kind, "job_id", jobID, "request_id", hdr.Get(messages.HeaderRequestID)}}
 
 	if derr != nil {
-		log.Warn("dropping malformed job", "err", derr)
+		log.get().Warn("dropping malformed job", "err", derr)
 		_ = m.TermWithReason("malformed job: " + derr.Error())
 		return
 	}
@@ -430,7 +430,7 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	// that finished it died before publishing it.
 	if attempt > 1 && w.statuses != nil {
 		if st, err := w.statuses.Lookup(ctx, job.JobID); err == nil && st.Terminal() {
-			log.Info("redelivered job already finished; replaying its result", "attempt", attempt)
+			log.get().Info("redelivered job already finished; replaying its result", "attempt", attempt)
 			r := st.Reply()
 			w.reply(replyTo, deadline, r)
 			if async {
@@ -443,7 +443,7 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 		}
 	}
 	if time.Since(job.CreatedAt) > w.opts.MaxAge {
-		log.Warn("dropping expired job", "age", time.Since(job.CreatedAt))
+		log.get().Warn("dropping expired job", "age", time.Since(job.CreatedAt))
 		w.finish(job, Fail("job_expired", "job expired before a worker could run it"), replyTo, deadline, async, true)
 		_ = m.TermWithReason("expired")
 		return
@@ -478,21 +478,23 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	}
 	switch d.Action {
 	case Requeue:
-		log.Info("job abandoned by shutdown; it will be redelivered", "attempt", attempt)
+		log.get().Info("job abandoned by shutdown; it will be redelivered", "attempt", attempt)
 		_ = m.Nak()
 		return
 	case Retry:
-		log.Info("retrying job later", "attempt", attempt, "err", out.Err.Msg, "delay", d.Delay)
+		log.get().Info("retrying job later", "attempt", attempt, "err", out.Err.Msg, "delay", d.Delay)
 		_ = m.NakWithDelay(d.Delay)
 		return
 	}
-	log.Debug("job done", "ok", out.Err == nil, "ms", time.Since(start).Milliseconds())
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		log.get().Debug("job done", "ok", out.Err == nil, "ms", time.Since(start).Milliseconds())
+	}
 	if !w.finish(job, out, replyTo, deadline, async, out.SideEffects) && attempt < w.opts.MaxDeliver {
 		// Its end is not recorded: acking would leave the job "queued" or
 		// "running" for good. Another delivery records it (running the job
 		// again: handlers are idempotent per job id). The last delivery
 		// allowed is acked all the same: a Nak would not bring it back.
-		log.Warn("job status not stored; the job will be delivered again", "attempt", attempt)
+		log.get().Warn("job status not stored; the job will be delivered again", "attempt", attempt)
 		_ = m.NakWithDelay(statusRetryDelay)
 		return
 	}
@@ -501,6 +503,21 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 		return
 	}
 	_ = m.Ack()
+}
+
+// jobLog is a job's logger, built on its first line: most jobs log none,
+// and slog's With formats its attributes at once.
+type jobLog struct {
+	base *slog.Logger
+	args []any
+	l    *slog.Logger
+}
+
+func (j *jobLog) get() *slog.Logger {
+	if j.l == nil {
+		j.l = j.base.With(j.args...)
+	}
+	return j.l
 }
 
 // finish ends a job as its callers see it, in an order that makes the end
@@ -603,28 +620,32 @@ func (w *Worker) reply(replyTo string, deadline time.Time, r messages.Reply) {
 }
 
 // progress tells JetStream the job is still being worked on, so a long job is
-// not redelivered to another worker while it runs.
+// not redelivered to another worker while it runs. A timer, not a goroutine:
+// the usual job ends long before the first report, and stopping a timer
+// wakes nobody.
 func (w *Worker) progress(ctx context.Context, m jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		every := w.opts.AckWait / 3
-		if every <= 0 {
-			every = 10 * time.Second
+	every := w.opts.AckWait / 3
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || ctx.Err() != nil {
+			return
 		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
+		_ = m.InProgress()
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }
 
 func (w *Worker) safeHandle(ctx context.Context, h Handler, job *messages.Job, attempt int) (out Outcome) {
