@@ -38,7 +38,8 @@ func load(c int, warm, d time.Duration, pid int, nw newWorker) (result, error) {
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		lat      []time.Duration
-		firstErr atomic.Value
+		errOnce  sync.Once
+		firstErr error
 		phase    atomic.Int32
 	)
 	for i := 0; i < c; i++ {
@@ -54,7 +55,9 @@ func load(c int, warm, d time.Duration, pid int, nw newWorker) (result, error) {
 				}
 				t0 := time.Now()
 				if err := call(); err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					// sync.Once, not atomic.Value: errors of different
+					// concrete types would make it panic.
+					errOnce.Do(func() { firstErr = err })
 					phase.Store(stopped)
 					break
 				}
@@ -85,8 +88,8 @@ func load(c int, warm, d time.Duration, pid int, nw newWorker) (result, error) {
 	}
 	rss := stopRSS()
 	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return result{}, err
+	if firstErr != nil {
+		return result{}, firstErr
 	}
 	if len(lat) == 0 {
 		return result{}, fmt.Errorf("no request completed")

@@ -178,6 +178,19 @@ func bench() error {
 			printCell(qc.name, c, ours, peer, fl)
 		}
 	}
+	// The service's own HTTP edge, for reading the CPU figures: the same
+	// process and route, answered before the queue.
+	fmt.Printf("\nedge floor: the same serve, POST /api/tools/execute refused at its HTTP edge (400, no queue, no database)\n")
+	fmt.Printf("%4s | %9s %10s %10s %12s\n", "c", "req/s", "p50", "p99", "cpu µs/req")
+	edge := map[int]float64{}
+	for _, c := range cs {
+		r, err := load(c, *warm, *dur, sp.pid(), edgeWorker(client, sBase))
+		if err != nil {
+			return sp.failed(fmt.Errorf("edge c=%d: %w", c, err))
+		}
+		edge[c] = r.cpuPerReqUS
+		fmt.Printf("%4d | %9.0f %10s %10s %12.0f\n", c, r.rps, ms(r.p50), ms(r.p99), r.cpuPerReqUS)
+	}
 	fmt.Printf("\nmemory (RSS MiB)   idle  loaded (peak sampled over all cells)\n")
 	fmt.Printf("  serve         %7.1f %7.1f\n", srv.idle, srv.rss)
 	if tb != nil {
@@ -193,10 +206,14 @@ func bench() error {
 	}
 	// What crossing the queue costs by itself, for reading the CPU figures.
 	fmt.Println()
-	if err := runQueueFloor(); err != nil {
+	qcpu, err := queueFloor()
+	if err != nil {
 		return err
 	}
 	goals(cells, srv, tb != nil)
+	if e, q := edge[64], qcpu[64]; e > 0 && q > 0 {
+		fmt.Printf("\nfixed CPU per call at c=64, before any database work: edge %.0f µs + queue %.0f µs = %.0f µs\n", e, q, e+q)
+	}
 	return nil
 }
 

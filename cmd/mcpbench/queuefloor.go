@@ -28,14 +28,22 @@ import (
 // and acks it. No HTTP, no database: what every synchronous call pays for
 // crossing the queue, whatever else it does.
 func runQueueFloor() error {
+	_, err := queueFloor()
+	return err
+}
+
+// queueFloor prints the queue floor's table and returns the CPU µs per
+// request at each concurrency.
+func queueFloor() (map[int]float64, error) {
+	cpuAt := map[int]float64{}
 	dir, err := os.MkdirTemp("", "mcpqueue-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	ns, err := embedded.StartNATS(dir, -1)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer ns.Close()
 	connect := func() (*nats.Conn, jetstream.JetStream, error) {
@@ -48,21 +56,21 @@ func runQueueFloor() error {
 	}
 	apiNC, apiJS, err := connect()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer apiNC.Close()
 	wNC, wJS, err := connect()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer wNC.Close()
 	ctx := context.Background()
 	if err := queue.Setup(ctx, apiJS, queue.DefaultSettings()); err != nil {
-		return err
+		return nil, err
 	}
 	cons, err := wJS.Consumer(ctx, messages.FastStream, messages.KindExecute.ConsumerOf(messages.Fast))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	body := []byte(`{"success":true,"result":[{"?column?":1}],"row_count":1,"truncated":false}`)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -72,12 +80,12 @@ func runQueueFloor() error {
 		_ = m.Ack()
 	}, jetstream.PullMaxMessages(128))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer cc.Stop()
 	disp, err := queue.NewDispatcher(apiNC, apiJS, "bench", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer disp.Close()
 	payload := messages.ExecutePayload{Action: "DB_QUERY_db_bench", Params: []byte(`{"query":"SELECT 1"}`)}
@@ -121,12 +129,12 @@ func runQueueFloor() error {
 			return failed
 		}
 		if err := measure(*warm, false); err != nil {
-			return err
+			return nil, err
 		}
 		cpu0 := cpuSeconds(os.Getpid())
 		start := time.Now()
 		if err := measure(*dur, true); err != nil {
-			return err
+			return nil, err
 		}
 		el := time.Since(start)
 		cpu := cpuSeconds(os.Getpid()) - cpu0
@@ -134,7 +142,8 @@ func runQueueFloor() error {
 		q := func(p float64) string {
 			return strconv.FormatFloat(float64(lat[int(float64(len(lat)-1)*p)])/1e6, 'f', 3, 64) + "ms"
 		}
-		fmt.Printf("%4d | %9.0f %10s %10s %12.0f\n", c, float64(n.Load())/el.Seconds(), q(0.5), q(0.99), cpu*1e6/float64(n.Load()))
+		cpuAt[c] = cpu * 1e6 / float64(n.Load())
+		fmt.Printf("%4d | %9.0f %10s %10s %12.0f\n", c, float64(n.Load())/el.Seconds(), q(0.5), q(0.99), cpuAt[c])
 	}
-	return nil
+	return cpuAt, nil
 }

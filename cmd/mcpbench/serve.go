@@ -66,6 +66,19 @@ func serveWorker(c *http.Client, base, dbID, sql string) newWorker {
 	return httpWorker(c, base+"/api/tools/execute", serveHeaders, serveBody(dbID, sql), checkServe)
 }
 
+// edgeWorker calls POST /api/tools/execute with an action the API refuses
+// at its edge (400 invalid_field): the HTTP stack, the middleware, the body
+// decoding and the error encoding, without the queue or a database.
+func edgeWorker(c *http.Client, base string) newWorker {
+	body := []byte(`{"user_id":"bench","action":"NOT A TOOL","params":{"query":"SELECT 1"}}`)
+	return httpWorker(c, base+"/api/tools/execute", serveHeaders, body, func(status int, b []byte) error {
+		if status != http.StatusBadRequest || !bytes.Contains(b, []byte(`"code":"invalid_field"`)) {
+			return fmt.Errorf("edge: %d %.200s", status, b)
+		}
+		return nil
+	})
+}
+
 func checkServe(status int, b []byte) error {
 	if status != http.StatusOK || !bytes.HasPrefix(b, []byte(`{"success":true`)) {
 		return fmt.Errorf("serve execute: %d %.200s", status, b)
