@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/embedded"
+	"github.com/openanalyst/mcp-integration-service/internal/testservices"
 )
 
 // server counts the connections open to it now, and the peak.
@@ -60,17 +60,7 @@ func jetStream(t *testing.T) jetstream.JetStream {
 // jetStreamOn is jetStream with its server, for a test that stops it.
 func jetStreamOn(t *testing.T) (jetstream.JetStream, *embedded.NATS) {
 	t.Helper()
-	ns, err := embedded.StartNATS(t.TempDir(), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
-	nc, err := nats.Connect("", nats.InProcessServer(ns.Server()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, js, ns := testservices.InProcessNATS(t)
 	return js, ns
 }
 

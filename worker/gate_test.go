@@ -7,10 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/openanalyst/mcp-integration-service/embedded"
 	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/queue"
 )
@@ -21,22 +17,9 @@ import (
 // jobs are queued than the worker has handlers.
 func TestSlowDatabaseDoesNotStarveOthers(t *testing.T) {
 	t.Parallel()
-	ns, err := embedded.StartNATS(t.TempDir(), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
-	nc, err := nats.Connect("", nats.InProcessServer(ns.Server()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	nc, js := startQueue(t, queue.DefaultSettings())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := queue.Setup(ctx, js, queue.DefaultSettings()); err != nil {
-		t.Fatal(err)
-	}
 	release := make(chan struct{})
 	var mu sync.Mutex
 	slowRunning, slowPeak := 0, 0

@@ -6,10 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/openanalyst/mcp-integration-service/embedded"
 	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/queue"
 )
@@ -19,24 +15,11 @@ import (
 // stops reporting once it is acked.
 func TestLongJobReportsProgress(t *testing.T) {
 	t.Parallel()
-	ns, err := embedded.StartNATS(t.TempDir(), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
-	nc, err := nats.Connect("", nats.InProcessServer(ns.Server()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	settings := queue.DefaultSettings()
 	settings.AckWait = time.Second
-	if err := queue.Setup(ctx, js, settings); err != nil {
-		t.Fatal(err)
-	}
+	nc, js := startQueue(t, settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	var runs atomic.Int32
 	done := make(chan struct{}, 4)
 	w := New(nc, js, nil, Options{Concurrency: 4, AckWait: settings.AckWait})
