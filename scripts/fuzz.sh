@@ -16,6 +16,10 @@ targets=(
 	"FuzzUserToken ./messages"
 	"FuzzToolName ./connectors"
 	"FuzzPostgresReadOnly ./connectors/postgres"
+	"FuzzMySQLReadOnly ./connectors/mysql"
+	"FuzzMongoReadOnly ./connectors/mongodb"
+	"FuzzRedisAllowlist ./connectors/redis"
+	"FuzzMayNameMaxRows ./worker"
 )
 
 failed=()

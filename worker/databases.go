@@ -1,12 +1,14 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openanalyst/mcp-integration-service/budget"
 	"github.com/openanalyst/mcp-integration-service/connectors"
@@ -127,7 +129,7 @@ func (d *Databases) Execute(ctx context.Context, job *messages.Job, attempt int)
 
 func (d *Databases) rows(pl *messages.ExecutePayload) int {
 	n := pl.MaxRows
-	if n == 0 && len(pl.Params) > 0 {
+	if n == 0 && mayNameMaxRows(pl.Params) {
 		var p struct {
 			MaxRows json.Number `json:"max_rows"`
 		}
@@ -142,6 +144,25 @@ func (d *Databases) rows(pl *messages.ExecutePayload) int {
 	}
 	return min(n, d.Limits.MaxRows)
 }
+
+// mayNameMaxRows reports whether params could hold a "max_rows" key as
+// encoding/json matches keys: case-insensitively, through \u escapes, and
+// with the Unicode letters that fold to 's' and 'k'. False is exact (no such
+// key), so the usual call's params are not decoded here as well as by its
+// connector.
+func mayNameMaxRows(params []byte) bool {
+	for i, c := range params {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+		if i+len(maxRowsKey) <= len(params) && bytes.EqualFold(params[i:i+len(maxRowsKey)], maxRowsKey) {
+			return true
+		}
+	}
+	return false
+}
+
+var maxRowsKey = []byte("max_rows")
 
 // source finds the open Source of a user's database, loading and checking the
 // record when the cache cannot vouch for it.
