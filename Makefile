@@ -7,7 +7,7 @@ GOLANGCI      := .bin/golangci-lint
 # make run PORT=9000 serves on another port (default: MCP_SERVICE_PORT, else 8001).
 PORT          ?= $(or $(MCP_SERVICE_PORT),8001)
 
-.PHONY: all build run test unit lint vet bench soak fuzz cluster-test clean
+.PHONY: all build run test unit race lint vet bench soak fuzz cluster-test clean
 
 all: build
 
@@ -29,8 +29,14 @@ vet:
 unit:
 	$(GO) test -count=1 -timeout 8m ./...
 
-# test: vet, lint, then every test (real servers; see README).
-test: vet lint unit
+# race: the packages of the job path's concurrency (dispatcher, worker,
+# budget, tools service, messages) again under the race detector.
+RACE_PKGS := ./queue ./worker ./budget ./tools ./messages
+race:
+	$(GO) test -race -count=1 -timeout 4m $(RACE_PKGS)
+
+# test: vet, lint, then every test (real servers; see README), then the race pass.
+test: vet lint unit race
 
 # bench: load figures of `serve` in its default configuration next to the
 # peer MCP Toolbox (npm @toolbox-sdk/server-linux-x64, pinned, cached in

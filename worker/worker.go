@@ -628,9 +628,10 @@ func (w *Worker) progress(ctx context.Context, m jetstream.Msg) (stop func()) {
 	if every <= 0 {
 		every = 10 * time.Second
 	}
-	var mu sync.Mutex
+	var mu sync.Mutex // guards t and stopped, for the timer's own goroutine too
 	stopped := false
 	var t *time.Timer
+	mu.Lock()
 	t = time.AfterFunc(every, func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -640,6 +641,7 @@ func (w *Worker) progress(ctx context.Context, m jetstream.Msg) (stop func()) {
 		_ = m.InProgress()
 		t.Reset(every)
 	})
+	mu.Unlock()
 	return func() {
 		mu.Lock()
 		stopped = true
