@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
@@ -19,7 +20,7 @@ type Pools struct {
 	idle       time.Duration
 	log        *slog.Logger
 
-	mu    sync.Mutex
+	mu    sync.RWMutex // read-held by every job's lookup
 	byID  map[string]*poolEntry
 	opens sync.Map // db_id → *sync.Mutex, so one database is opened once at a time
 }
@@ -28,10 +29,10 @@ type poolEntry struct {
 	src      connectors.Source
 	userID   string
 	dbType   string
-	writes   bool      // the connection allows writes
-	version  time.Time // the record's updated_at
-	checked  time.Time // when ownership was last confirmed in storage
-	lastUsed time.Time
+	writes   bool         // the connection allows writes
+	version  time.Time    // the record's updated_at
+	checked  time.Time    // when ownership was last confirmed in storage
+	lastUsed atomic.Int64 // unix nanoseconds; set under the read lock
 }
 
 // NewPools returns an empty pool set. revalidate bounds how long a cached
@@ -44,13 +45,13 @@ func NewPools(o connectors.Options, revalidate, idle time.Duration, log *slog.Lo
 // cached returns a Source that may be used for (userID, dbID) without asking
 // storage, or nil.
 func (p *Pools) cached(userID, dbID string) (connectors.Source, *poolEntry) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	e, ok := p.byID[dbID]
 	if !ok || e.userID != userID || time.Since(e.checked) > p.revalidate {
 		return nil, nil
 	}
-	e.lastUsed = time.Now()
+	e.lastUsed.Store(time.Now().UnixNano())
 	return e.src, e
 }
 
@@ -65,7 +66,8 @@ func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(contex
 	p.mu.Lock()
 	e, ok := p.byID[rec.ID]
 	if ok && e.version.Equal(rec.UpdatedAt) && e.userID == rec.UserID {
-		e.checked, e.lastUsed = time.Now(), time.Now()
+		e.checked = time.Now()
+		e.lastUsed.Store(time.Now().UnixNano())
 		p.mu.Unlock()
 		return e.src, nil
 	}
@@ -79,9 +81,11 @@ func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(contex
 	if err != nil {
 		return nil, err
 	}
+	ne := &poolEntry{src: src, userID: rec.UserID, dbType: rec.DBType, writes: rec.AllowWrites, version: rec.UpdatedAt,
+		checked: time.Now()}
+	ne.lastUsed.Store(time.Now().UnixNano())
 	p.mu.Lock()
-	p.byID[rec.ID] = &poolEntry{src: src, userID: rec.UserID, dbType: rec.DBType, writes: rec.AllowWrites, version: rec.UpdatedAt,
-		checked: time.Now(), lastUsed: time.Now()}
+	p.byID[rec.ID] = ne
 	p.mu.Unlock()
 	return src, nil
 }
@@ -115,7 +119,7 @@ func (p *Pools) Sweep() {
 	var stale []connectors.Source
 	p.mu.Lock()
 	for id, e := range p.byID {
-		if time.Since(e.lastUsed) > p.idle {
+		if time.Since(time.Unix(0, e.lastUsed.Load())) > p.idle {
 			stale = append(stale, e.src)
 			delete(p.byID, id)
 			p.opens.Delete(id)
@@ -129,8 +133,8 @@ func (p *Pools) Sweep() {
 
 // Stats reports open Sources and their open connections, per database type.
 func (p *Pools) Stats() map[string][2]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	out := map[string][2]int{}
 	for _, e := range p.byID {
 		s := out[e.dbType]
