@@ -23,6 +23,7 @@ type Ferret struct {
 	addr   string // host:port of the TCP listener, or "" with a unix socket
 	sock   string // the unix socket's path, or ""
 	tmpDir string // a socket directory of our own, removed on Close
+	lock   *dirLock
 	cancel context.CancelFunc
 	done   chan struct{}
 	runErr error
@@ -72,9 +73,13 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 	quiet := slog.New(minLevel{h: logger.Handler(), min: slog.LevelError})
 
 	f := &Ferret{done: make(chan struct{})}
+	if f.lock, err = lockDir(abs, "FerretDB"); err != nil {
+		return nil, err
+	}
 	listener := ferretdb.ListenerConfig{}
 	if port < 0 {
 		if f.sock, f.tmpDir, err = socketPath(abs); err != nil {
+			f.lock.release()
 			return nil, err
 		}
 		listener.Unix = f.sock
@@ -88,9 +93,11 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 			// process at the next GC. Find a taken port here instead.
 			ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.addr)
 			if err != nil {
+				f.lock.release()
 				return nil, fmt.Errorf("embedded: FerretDB cannot listen on %s: %w", f.addr, err)
 			}
 			if err := ln.Close(); err != nil {
+				f.lock.release()
 				return nil, fmt.Errorf("embedded: FerretDB cannot listen on %s: %w", f.addr, err)
 			}
 		}
@@ -105,6 +112,7 @@ func StartFerret(ctx context.Context, dir string, port int, logger *slog.Logger)
 	newMu.Unlock()
 	if err != nil {
 		f.removeTmp()
+		f.lock.release()
 		return nil, fmt.Errorf("embedded: start FerretDB: %w", err)
 	}
 
@@ -178,6 +186,7 @@ func (f *Ferret) Close() error {
 	f.closeOnce.Do(f.cancel)
 	<-f.done
 	f.removeTmp()
+	f.lock.release()
 	return f.runErr
 }
 

@@ -13,6 +13,7 @@ import (
 type NATS struct {
 	srv       *server.Server
 	listening bool
+	lock      *dirLock
 }
 
 // StartNATS starts NATS with JetStream, storing streams under dir/nats.
@@ -26,6 +27,10 @@ type NATS struct {
 // is acknowledged (sync_interval: always), so an acknowledged job survives a
 // crash of the process or the machine.
 func StartNATS(dir string, port int, syncInterval ...time.Duration) (*NATS, error) {
+	lock, err := lockDir(filepath.Join(dir, "nats"), "NATS")
+	if err != nil {
+		return nil, err
+	}
 	listen := port >= 0
 	if port <= 0 {
 		port = server.RANDOM_PORT
@@ -47,14 +52,17 @@ func StartNATS(dir string, port int, syncInterval ...time.Duration) (*NATS, erro
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
+		srv.WaitForShutdown()
+		lock.release()
 		return nil, errors.New("embedded nats: not ready after 10s (is the port taken?)")
 	}
-	return &NATS{srv: srv, listening: listen}, nil
+	return &NATS{srv: srv, listening: listen, lock: lock}, nil
 }
 
 // Server is the running server, for in-process client connections
@@ -84,4 +92,5 @@ func (n *NATS) Addr() string {
 func (n *NATS) Close() {
 	n.srv.Shutdown()
 	n.srv.WaitForShutdown()
+	n.lock.release()
 }
