@@ -285,4 +285,24 @@ func TestPreparedSetup(t *testing.T) {
 	if n := f.n.Load() - before; n != 1 {
 		t.Fatalf("unprepared read: %d round trips, want 1", n)
 	}
+
+	// Only a cleanup statement gone: the read answers, its cleanup runs in
+	// full, and the connection stops counting on the rest.
+	s2, _ := openCounted(t, false, 2*time.Second)
+	pid2 := idlePid(t, s2)
+	conn, err = s2.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Conn().PgConn().Exec(ctx, "DEALLOCATE "+stmtUnlock).ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Release()
+	read(s2)
+	if got := idlePid(t, s2); got != pid2 {
+		t.Fatalf("connection replaced (pid %s, then %s)", pid2, got)
+	}
+	if _, flag := names(s2); flag {
+		t.Fatal("the connection still counts on a statement it lost")
+	}
 }

@@ -316,11 +316,15 @@ func (s *Source) pipeline(ctx context.Context, pc *pgconn.PgConn, stmt string, r
 			_ = pc.Conn().Close()
 			_ = p.Close()
 			return false, errors.Join(stmtErr, err)
-		case prepared && n < setup && pe.Code == pgerrcode.InvalidSQLStatementName:
-			// Our prepared setup is gone (a pooler that moved the session):
-			// the statement did not run. Prepare no more on this connection.
+		case prepared && pe.Code == pgerrcode.InvalidSQLStatementName:
+			// Our prepared statements are gone (a pooler that moved the
+			// session): use them no more on this connection. Missing from
+			// the setup, the statement did not run: the call runs again.
 			forgetPrepared(pc)
-			stmtErr, clean = errUnprepared, false
+			clean = false
+			if n < setup {
+				stmtErr = errUnprepared
+			}
 		case seg == 0 && n <= setup:
 			stmtErr, clean = err, !readOnly
 		default:
