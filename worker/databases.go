@@ -155,7 +155,7 @@ func mayNameMaxRows(params []byte) bool {
 		if c == '\\' || c >= utf8.RuneSelf {
 			return true
 		}
-		if i+len(maxRowsKey) <= len(params) && bytes.EqualFold(params[i:i+len(maxRowsKey)], maxRowsKey) {
+		if c|0x20 == 'm' && i+len(maxRowsKey) <= len(params) && bytes.EqualFold(params[i:i+len(maxRowsKey)], maxRowsKey) {
 			return true
 		}
 	}
