@@ -364,6 +364,7 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 			w.handle(drainCtx, kind, h, m, job, derr)
 		}()
 	}, jetstream.PullMaxMessages(max(16, 2*w.opts.Concurrency)),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			// A missed heartbeat is handled by the pull consumer itself (it
 			// asks again); only a consumer that is gone needs binding again.
@@ -374,6 +375,12 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 				}
 				return
 			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// The pull request was lost (the consumer had jobs and no
+				// request to give them to): nats.go has asked again.
+				w.log.Info("consumer missed its heartbeats; pulling again", "kind", kind, "class", c)
+				return
+			}
 			w.log.Debug("consume", "kind", kind, "class", c, "err", err)
 		}))
 	if err != nil {
@@ -381,6 +388,17 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 	}
 	return cc, nil
 }
+
+// A pull request lives pullExpiry and, while it waits, the server sends a
+// heartbeat every pullHeartbeat. nats.go asks again when two heartbeats in
+// a row are missed: a pull request lost on its way leaves jobs waiting for
+// 2 s, not for nats.go's default 30 s (the whole deadline of a synchronous
+// caller, who got a 504 while its job sat in the stream). Idle, this costs
+// a pull every 5 s and a heartbeat a second per consumer.
+const (
+	pullExpiry    = 5 * time.Second
+	pullHeartbeat = time.Second
+)
 
 // begin counts a job in flight, unless the drain began.
 func (w *Worker) begin() bool {
