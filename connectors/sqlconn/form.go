@@ -2,6 +2,7 @@ package sqlconn
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
@@ -77,25 +78,27 @@ var (
 )
 
 // Tools returns the tool specs every SQL database exposes.
-func Tools() []connectors.ToolSpec {
-	return []connectors.ToolSpec{
-		{
-			Prefix:      ToolQuery,
-			Description: queryDescription,
-			Parameters:  map[string]string{"query": "string (SQL query)"},
-			InputSchema: querySchema,
-		},
-		{
-			Prefix:      ToolListTables,
-			Description: listDescription,
-			Parameters:  map[string]string{"schema": "string (optional schema name)"},
-			InputSchema: listSchema,
-		},
-		{
-			Prefix:      ToolDescribe,
-			Description: describeDescription,
-			Parameters:  map[string]string{"table": "string (table name)", "schema": "string (optional schema name)"},
-			InputSchema: describeSchema,
-		},
-	}
+func Tools() []connectors.ToolSpec { return slices.Clone(toolSpecs) }
+
+// toolSpecs are built once: every tool call looks its tool up (FindTool).
+// Their maps are shared and read-only.
+var toolSpecs = []connectors.ToolSpec{
+	{
+		Prefix:      ToolQuery,
+		Description: queryDescription,
+		Parameters:  map[string]string{"query": "string (SQL query)"},
+		InputSchema: querySchema,
+	},
+	{
+		Prefix:      ToolListTables,
+		Description: listDescription,
+		Parameters:  map[string]string{"schema": "string (optional schema name)"},
+		InputSchema: listSchema,
+	},
+	{
+		Prefix:      ToolDescribe,
+		Description: describeDescription,
+		Parameters:  map[string]string{"table": "string (table name)", "schema": "string (optional schema name)"},
+		InputSchema: describeSchema,
+	},
 }
