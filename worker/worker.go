@@ -272,7 +272,7 @@ func (w *Worker) keepConsuming(ctx, drainCtx context.Context, cc jetstream.Consu
 			}
 		}
 		cc.Stop()
-		w.log.Info("consumer lost; binding it again", "kind", kind, "class", c)
+		w.log.Info("consumer lost; binding it again", "kind", kind, "class", c.String())
 		for {
 			var err error
 			if cc, err = w.consume(ctx, drainCtx, kind, c, h, sem, lost); err == nil {
@@ -378,10 +378,10 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 			if errors.Is(err, jetstream.ErrNoHeartbeat) {
 				// The pull request was lost (the consumer had jobs and no
 				// request to give them to): nats.go has asked again.
-				w.log.Info("consumer missed its heartbeats; pulling again", "kind", kind, "class", c)
+				w.log.Info("consumer missed its heartbeats; pulling again", "kind", kind, "class", c.String())
 				return
 			}
-			w.log.Debug("consume", "kind", kind, "class", c, "err", err)
+			w.log.Debug("consume", "kind", kind, "class", c.String(), "err", err)
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("worker: consume %s: %w", kind.ConsumerOf(c), err)
