@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/openanalyst/mcp-integration-service/budget"
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/keyring"
@@ -35,6 +37,13 @@ type Databases struct {
 	// Budget, when set, caps the connections the whole fleet opens to each
 	// database (MCP_DB_MAX_CONNECTIONS): every connection holds a lease.
 	Budget *budget.Budget
+
+	// lookups shares one storage read among the jobs that need the same
+	// record at once. When the pool cache's ownership check expires (every
+	// 30 s) under load, every job in flight for the database asks at the same
+	// moment: one read each made the storage client open a connection per job
+	// (two file descriptors each with the embedded FerretDB).
+	lookups singleflight.Group
 }
 
 // A budgeted connection beyond its worker's share (workers joined) is closed
@@ -205,7 +214,22 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 // record loads one of a user's saved databases; nil with the caller's answer
 // when it cannot.
 func (d *Databases) record(ctx context.Context, userID, dbID string) (*storage.Database, Outcome) {
-	rec, err := d.Store.GetDatabase(ctx, userID, dbID)
+	type lookup struct {
+		rec *storage.Database
+		err error
+	}
+	// Not cancelled with the first caller: the others wait for the same
+	// read. The store bounds each operation itself.
+	v, _, _ := d.lookups.Do(userID+"\x00"+dbID, func() (any, error) {
+		rec, err := d.Store.GetDatabase(context.WithoutCancel(ctx), userID, dbID)
+		return lookup{rec, err}, nil
+	})
+	l := v.(lookup)
+	rec, err := l.rec, l.err
+	if rec != nil {
+		own := *rec // each caller gets its own copy
+		rec = &own
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, Fail("database_not_found", fmt.Sprintf("database %q not found", dbID))
 	}

@@ -1,0 +1,86 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openanalyst/mcp-integration-service/embedded"
+	"github.com/openanalyst/mcp-integration-service/storage"
+)
+
+// heldStore is the real store (the embedded FerretDB) whose database reads
+// are counted and held until the test lets them go.
+type heldStore struct {
+	storage.Store
+	reads   atomic.Int32
+	release chan struct{}
+}
+
+func (h *heldStore) GetDatabase(ctx context.Context, userID, id string) (*storage.Database, error) {
+	h.reads.Add(1)
+	<-h.release
+	return h.Store.GetDatabase(ctx, userID, id)
+}
+
+// Jobs in flight that need the same record at once (the pool cache's
+// ownership check expired under load) share one storage read, each getting
+// its own copy; another user's jobs do not share it.
+func TestConcurrentJobsShareOneRecordRead(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f, err := embedded.StartFerret(ctx, t.TempDir(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	m, err := storage.Open(ctx, f.URI(), "worker_record")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	if err := m.InsertDatabase(ctx, &storage.Database{ID: "db_shared", UserID: "alice", DBType: "postgres", Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	store := &heldStore{Store: m, release: make(chan struct{})}
+	d := &Databases{Store: store}
+
+	const jobs = 32
+	recs := make([]*storage.Database, jobs)
+	outs := make([]Outcome, jobs)
+	var wg sync.WaitGroup
+	for i := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs[i], outs[i] = d.record(ctx, "alice", "db_shared")
+		}()
+	}
+	var bobRec *storage.Database
+	var bobOut Outcome
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		bobRec, bobOut = d.record(ctx, "bob", "db_shared")
+	}()
+	time.Sleep(200 * time.Millisecond) // every job is waiting on a read by now
+	if n := store.reads.Load(); n != 2 {
+		t.Errorf("%d storage reads in flight for %d jobs of one user and one of another, want 2", n, jobs)
+	}
+	close(store.release)
+	wg.Wait()
+	for i := range jobs {
+		if recs[i] == nil || recs[i].ID != "db_shared" || recs[i].UserID != "alice" {
+			t.Fatalf("job %d: record %+v, outcome %+v", i, recs[i], outs[i])
+		}
+		if i > 0 && recs[i] == recs[0] {
+			t.Fatalf("jobs 0 and %d got the same record value, want a copy each", i)
+		}
+	}
+	if bobRec != nil || bobOut.Err == nil || bobOut.Err.Code != "database_not_found" {
+		t.Fatalf("another user's read: record %+v, outcome %+v; want database_not_found", bobRec, bobOut)
+	}
+}
