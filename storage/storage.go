@@ -138,7 +138,11 @@ type Mongo struct {
 // Open connects to uri and makes the indexes. It fails fast when the server
 // cannot be reached.
 func Open(ctx context.Context, uri, dbName string) (*Mongo, error) {
-	opts := options.Client().ApplyURI(uri).
+	// Connections idle for a minute are closed (set before the URI, whose
+	// maxIdleTimeMS wins): a burst of storage reads otherwise leaves its
+	// connections open for good, two file descriptors each with the
+	// embedded FerretDB.
+	opts := options.Client().SetMaxConnIdleTime(time.Minute).ApplyURI(uri).
 		SetServerSelectionTimeout(3 * time.Second).
 		SetConnectTimeout(3 * time.Second).
 		SetAppName("mcp-integration-service")
