@@ -366,11 +366,22 @@ func (s *Server) databaseDisconnect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storageError(err))
 		return
 	}
-	if s.d.NC != nil {
-		_ = s.d.NC.Publish(messages.EventDatabaseChanged, []byte(req.DBID))
-	}
+	s.databaseChanged(req.DBID)
 	s.toolsChanged(req.UserID)
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "db_id": req.DBID, "status": "disconnected"})
+}
+
+// databaseChanged tells every process that a database was edited or
+// removed: this one at once, the others by message. A call that arrives
+// after the answer never runs on the old record here, even if the message
+// is still on its way to this process's worker.
+func (s *Server) databaseChanged(dbID string) {
+	if s.d.DatabaseChanged != nil {
+		s.d.DatabaseChanged(dbID)
+	}
+	if s.d.NC != nil {
+		_ = s.d.NC.Publish(messages.EventDatabaseChanged, []byte(dbID))
+	}
 }
 
 func (s *Server) toolsChanged(userID string) {

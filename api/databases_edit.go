@@ -177,9 +177,7 @@ func (s *Server) databaseUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r.Context(), "database.update", patch.UserID, dbID, http.StatusOK, start, "")
-	if s.d.NC != nil {
-		_ = s.d.NC.Publish(messages.EventDatabaseChanged, []byte(dbID))
-	}
+	s.databaseChanged(dbID)
 	s.toolsChanged(patch.UserID) // the tools' descriptions carry the name
 	writeJSON(w, http.StatusOK, s.view(next))
 }

@@ -44,6 +44,11 @@ type Deps struct {
 	// CallbackPerIPPerMin limits the OAuth callback, which needs no key,
 	// per client IP and minute: 0 is the default (30), negative is off.
 	CallbackPerIPPerMin int
+	// DatabaseChanged, when set, drops this process's caches of a database
+	// (tool routes, a worker's pool) the moment it is edited or removed,
+	// before the answer goes out; other processes learn it from the
+	// EventDatabaseChanged message. May be nil.
+	DatabaseChanged func(dbID string)
 	// Audit records executes, connects and disconnects. May be nil.
 	Audit func(e storage.AuditEntry)
 	// Observe records each request (metrics). May be nil.

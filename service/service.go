@@ -372,7 +372,13 @@ func (in *Instance) startAPI(apps *integrations.Service) error {
 		Observe: in.Metrics.ObserveRequest, Audit: in.Audit.Record,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerUser: cfg.RateLimitPerUser,
 		Tokens: in.Store.Tokens(), PublicBase: cfg.OAuthRedirectBase,
-		MCP: mcp.Handler(), UI: web.Handler(), Metrics: in.Metrics.Handler()}
+		MCP: mcp.Handler(), UI: web.Handler(), Metrics: in.Metrics.Handler(),
+		DatabaseChanged: func(dbID string) {
+			ts.ForgetDatabase(dbID)
+			if in.Pools != nil { // serve: this process's worker too
+				in.Pools.Forget(dbID)
+			}
+		}}
 	if apps != nil {
 		deps.Integrations = apps
 	}

@@ -83,6 +83,11 @@ func New(c Config) (*Service, error) {
 	return s, nil
 }
 
+// ForgetDatabase drops what the service cached about a database (its route)
+// at once, without waiting for the change event: the process that edited or
+// removed it calls this before it answers.
+func (s *Service) ForgetDatabase(dbID string) { s.routes.forget(dbID) }
+
 // Close stops listening for database changes.
 func (s *Service) Close() {
 	if s.sub != nil {

@@ -103,6 +103,20 @@ func (p *Pools) Close(dbID string) {
 	}
 }
 
+// Forget drops the Source of one database at once, so that no later job
+// uses it, and closes it in the background (a job running on it finishes
+// first).
+func (p *Pools) Forget(dbID string) {
+	p.opens.Delete(dbID)
+	p.mu.Lock()
+	e, ok := p.byID[dbID]
+	delete(p.byID, dbID)
+	p.mu.Unlock()
+	if ok {
+		go e.src.Close()
+	}
+}
+
 // CloseAll closes every Source.
 func (p *Pools) CloseAll() {
 	p.mu.Lock()
