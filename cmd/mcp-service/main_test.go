@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -41,5 +42,23 @@ func TestUsage(t *testing.T) {
 		if strings.Contains(line, `(default "")`) {
 			t.Errorf("%s shows an empty default: %s", v.Name, line)
 		}
+	}
+}
+
+// With GOGC unset the binary sets its own GC target; an operator's GOGC wins.
+func TestGCDefault(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	if got := setGCDefault(func(string) string { return "" }); got != gcPercent || debug.SetGCPercent(gcPercent) != gcPercent {
+		t.Fatalf("GOGC unset: target %d, want %d", got, gcPercent)
+	}
+	debug.SetGCPercent(50) // as the runtime does for GOGC=50
+	if got := setGCDefault(func(k string) string {
+		if k == "GOGC" {
+			return "50"
+		}
+		return ""
+	}); got != 50 || debug.SetGCPercent(50) != 50 {
+		t.Fatalf("GOGC=50: target %d, want 50 kept", got)
 	}
 }
