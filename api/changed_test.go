@@ -10,7 +10,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/api"
 	_ "github.com/openanalyst/mcp-integration-service/connectors/postgres" // registers the driver the records use
-	"github.com/openanalyst/mcp-integration-service/embedded"
+	"github.com/openanalyst/mcp-integration-service/internal/testservices"
 	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
@@ -22,16 +22,7 @@ func TestDatabaseChangedBeforeTheAnswer(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f, err := embedded.StartFerret(ctx, t.TempDir(), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	store, err := storage.Open(ctx, f.URI(), "api_changed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close(context.Background()) })
+	store := testservices.Store(t, "api_changed")
 	for _, id := range []string{"db_edit", "db_gone"} {
 		if err := store.InsertDatabase(ctx, &storage.Database{ID: id, UserID: "alice", DBType: "postgres", Name: id,
 			Host: "db.example.com", Port: 5432, Database: "d", Username: "u", UpdatedAt: time.Now().UTC()}); err != nil {

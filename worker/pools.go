@@ -92,12 +92,7 @@ func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(contex
 
 // Close closes the Source of one database, if open.
 func (p *Pools) Close(dbID string) {
-	p.opens.Delete(dbID)
-	p.mu.Lock()
-	e, ok := p.byID[dbID]
-	delete(p.byID, dbID)
-	p.mu.Unlock()
-	if ok {
+	if e := p.take(dbID); e != nil {
 		e.src.Close()
 		p.log.Info("closed pool", "db_id", dbID)
 	}
@@ -107,14 +102,19 @@ func (p *Pools) Close(dbID string) {
 // uses it, and closes it in the background (a job running on it finishes
 // first).
 func (p *Pools) Forget(dbID string) {
-	p.opens.Delete(dbID)
-	p.mu.Lock()
-	e, ok := p.byID[dbID]
-	delete(p.byID, dbID)
-	p.mu.Unlock()
-	if ok {
+	if e := p.take(dbID); e != nil {
 		go e.src.Close()
 	}
+}
+
+// take removes a database's entry from the cache and returns it, or nil.
+func (p *Pools) take(dbID string) *poolEntry {
+	p.opens.Delete(dbID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.byID[dbID]
+	delete(p.byID, dbID)
+	return e
 }
 
 // CloseAll closes every Source.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openanalyst/mcp-integration-service/embedded"
+	"github.com/openanalyst/mcp-integration-service/internal/testservices"
 	"github.com/openanalyst/mcp-integration-service/storage"
 )
 
@@ -32,16 +32,7 @@ func TestConcurrentJobsShareOneRecordRead(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f, err := embedded.StartFerret(ctx, t.TempDir(), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	m, err := storage.Open(ctx, f.URI(), "worker_record")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	m := testservices.Store(t, "worker_record")
 	if err := m.InsertDatabase(ctx, &storage.Database{ID: "db_shared", UserID: "alice", DBType: "postgres", Name: "a"}); err != nil {
 		t.Fatal(err)
 	}
