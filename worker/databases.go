@@ -179,15 +179,38 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 	if src, e := d.Pools.cached(userID, dbID); src != nil {
 		return src, e.dbType, e.writes, Outcome{}
 	}
-	rec, out := d.record(ctx, userID, dbID)
-	if rec == nil {
-		return nil, "", false, out
+	for try := 1; ; try++ {
+		gen := d.Pools.generation()
+		rec, out := d.record(ctx, userID, dbID, gen)
+		if rec == nil {
+			return nil, "", false, out
+		}
+		src, out, stale := d.open(ctx, rec, gen, attempt)
+		if stale && try < maxStaleReads {
+			continue // a database changed while its record was read: read it again
+		}
+		if stale {
+			return nil, "", false, Fail("database_busy", "the database kept changing while this call started; try again")
+		}
+		if src == nil {
+			return nil, "", false, out
+		}
+		return src, rec.DBType, rec.AllowWrites, Outcome{}
 	}
+}
+
+// maxStaleReads bounds how often a job reads its record again because
+// databases kept changing meanwhile.
+const maxStaleReads = 3
+
+// open returns the Source of a record read at generation gen, or the job's
+// answer, or stale when a database changed since (the record is read again).
+func (d *Databases) open(ctx context.Context, rec *storage.Database, gen uint64, attempt int) (src connectors.Source, out Outcome, stale bool) {
 	drv, ok := connectors.Lookup(rec.DBType)
 	if !ok {
-		return nil, "", false, Fail("database_not_found", fmt.Sprintf("database type %q is not supported", rec.DBType))
+		return nil, Fail("database_not_found", fmt.Sprintf("database type %q is not supported", rec.DBType)), false
 	}
-	src, err := d.Pools.get(ctx, rec, func(ctx context.Context) (connectors.Source, error) {
+	src, err := d.Pools.get(ctx, rec, gen, func(ctx context.Context) (connectors.Source, error) {
 		p, err := ParamsOf(rec, d.Ring)
 		if err != nil {
 			return nil, &connectors.Error{Kind: connectors.KindAuth,
@@ -205,22 +228,26 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 		defer cancel()
 		return drv.Open(octx, p, o)
 	})
-	if err != nil {
-		return nil, "", false, connectorOutcome(err, attempt)
+	if errors.Is(err, errStale) {
+		return nil, Outcome{}, true
 	}
-	return src, rec.DBType, rec.AllowWrites, Outcome{}
+	if err != nil {
+		return nil, connectorOutcome(err, attempt), false
+	}
+	return src, Outcome{}, false
 }
 
 // record loads one of a user's saved databases; nil with the caller's answer
 // when it cannot.
-func (d *Databases) record(ctx context.Context, userID, dbID string) (*storage.Database, Outcome) {
+func (d *Databases) record(ctx context.Context, userID, dbID string, gen uint64) (*storage.Database, Outcome) {
 	type lookup struct {
 		rec *storage.Database
 		err error
 	}
 	// Not cancelled with the first caller: the others wait for the same
 	// read. The store bounds each operation itself.
-	v, _, _ := d.lookups.Do(userID+"\x00"+dbID, func() (any, error) {
+	// A job that comes after a change never joins a read from before it.
+	v, _, _ := d.lookups.Do(userID+"\x00"+dbID+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
 		rec, err := d.Store.GetDatabase(context.WithoutCancel(ctx), userID, dbID)
 		return lookup{rec, err}, nil
 	})
@@ -292,7 +319,7 @@ func (d *Databases) unsealed(sealed string) (connectors.Params, Outcome) {
 
 // saved loads a user's saved database and opens its stored credentials.
 func (d *Databases) saved(ctx context.Context, userID, dbID string) (string, connectors.Params, Outcome) {
-	rec, out := d.record(ctx, userID, dbID)
+	rec, out := d.record(ctx, userID, dbID, d.Pools.generation())
 	if rec == nil {
 		return "", connectors.Params{}, out
 	}

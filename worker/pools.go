@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,22 @@ type Pools struct {
 	mu    sync.RWMutex // read-held by every job's lookup
 	byID  map[string]*poolEntry
 	opens sync.Map // db_id → *sync.Mutex, so one database is opened once at a time
+	// changes counts the databases dropped for an edit or a removal (Close,
+	// Forget). A record read before a change may be out of date: get caches
+	// nothing from it (errStale), and the job reads the record again.
+	changes atomic.Uint64
+}
+
+// errStale: the record was read before a database was edited or removed.
+var errStale = errors.New("worker: the database record was read before a change")
+
+// generation is the count of changes, read before a record is.
+// A nil Pools (a worker without database tools) has no changes.
+func (p *Pools) generation() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.changes.Load()
 }
 
 type poolEntry struct {
@@ -56,8 +73,11 @@ func (p *Pools) cached(userID, dbID string) (connectors.Source, *poolEntry) {
 }
 
 // get returns the Source of a database record, opening it when needed. The
-// record has already been loaded for userID, so ownership is confirmed.
-func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(context.Context) (connectors.Source, error)) (connectors.Source, error) {
+// record has already been loaded for userID, so ownership is confirmed. gen
+// is the generation read before the record: after a change since, get
+// answers errStale instead of caching a pool of a record that may be gone
+// or edited.
+func (p *Pools) get(ctx context.Context, rec *storage.Database, gen uint64, open func(context.Context) (connectors.Source, error)) (connectors.Source, error) {
 	lockAny, _ := p.opens.LoadOrStore(rec.ID, &sync.Mutex{})
 	lock := lockAny.(*sync.Mutex)
 	lock.Lock()
@@ -70,6 +90,10 @@ func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(contex
 		e.lastUsed.Store(time.Now().UnixNano())
 		p.mu.Unlock()
 		return e.src, nil
+	}
+	if p.changes.Load() != gen {
+		p.mu.Unlock()
+		return nil, errStale
 	}
 	if ok { // edited since opened: the old pool must go
 		delete(p.byID, rec.ID)
@@ -85,6 +109,11 @@ func (p *Pools) get(ctx context.Context, rec *storage.Database, open func(contex
 		checked: time.Now()}
 	ne.lastUsed.Store(time.Now().UnixNano())
 	p.mu.Lock()
+	if p.changes.Load() != gen { // changed while it was opened
+		p.mu.Unlock()
+		go src.Close()
+		return nil, errStale
+	}
 	p.byID[rec.ID] = ne
 	p.mu.Unlock()
 	return src, nil
@@ -112,6 +141,7 @@ func (p *Pools) take(dbID string) *poolEntry {
 	p.opens.Delete(dbID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.changes.Add(1)
 	e := p.byID[dbID]
 	delete(p.byID, dbID)
 	return e

@@ -47,7 +47,7 @@ func TestConcurrentJobsShareOneRecordRead(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs[i], outs[i] = d.record(ctx, "alice", "db_shared")
+			recs[i], outs[i] = d.record(ctx, "alice", "db_shared", 0)
 		}()
 	}
 	var bobRec *storage.Database
@@ -55,11 +55,24 @@ func TestConcurrentJobsShareOneRecordRead(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		bobRec, bobOut = d.record(ctx, "bob", "db_shared")
+		bobRec, bobOut = d.record(ctx, "bob", "db_shared", 0)
 	}()
 	time.Sleep(200 * time.Millisecond) // every job is waiting on a read by now
 	if n := store.reads.Load(); n != 2 {
 		t.Errorf("%d storage reads in flight for %d jobs of one user and one of another, want 2", n, jobs)
+	}
+	// A job that comes after a database changed (a later generation) does
+	// not join a read from before the change.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if rec, out := d.record(ctx, "alice", "db_shared", 1); rec == nil {
+			t.Errorf("the read after a change: %+v", out)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if n := store.reads.Load(); n != 3 {
+		t.Errorf("%d storage reads in flight after a job of a later generation came, want 3", n)
 	}
 	close(store.release)
 	wg.Wait()
