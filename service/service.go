@@ -376,7 +376,7 @@ func (in *Instance) startAPI(apps *integrations.Service) error {
 		DatabaseChanged: func(dbID string) {
 			ts.ForgetDatabase(dbID)
 			if in.Pools != nil { // serve: this process's worker too
-				in.Pools.Forget(dbID)
+				in.Pools.Close(dbID)
 			}
 		}}
 	if apps != nil {

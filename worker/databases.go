@@ -179,24 +179,22 @@ func (d *Databases) source(ctx context.Context, userID, dbID string, attempt int
 	if src, e := d.Pools.cached(userID, dbID); src != nil {
 		return src, e.dbType, e.writes, Outcome{}
 	}
-	for try := 1; ; try++ {
+	for range maxStaleReads {
 		gen := d.Pools.generation()
 		rec, out := d.record(ctx, userID, dbID, gen)
 		if rec == nil {
 			return nil, "", false, out
 		}
 		src, out, stale := d.open(ctx, rec, gen, attempt)
-		if stale && try < maxStaleReads {
+		switch {
+		case stale:
 			continue // a database changed while its record was read: read it again
-		}
-		if stale {
-			return nil, "", false, Fail("database_busy", "the database kept changing while this call started; try again")
-		}
-		if src == nil {
+		case src == nil:
 			return nil, "", false, out
 		}
 		return src, rec.DBType, rec.AllowWrites, Outcome{}
 	}
+	return nil, "", false, Fail("database_busy", "the database kept changing while this call started; try again")
 }
 
 // maxStaleReads bounds how often a job reads its record again because

@@ -24,8 +24,8 @@ type Pools struct {
 	mu    sync.RWMutex // read-held by every job's lookup
 	byID  map[string]*poolEntry
 	opens sync.Map // db_id → *sync.Mutex, so one database is opened once at a time
-	// changes counts the databases dropped for an edit or a removal (Close,
-	// Forget). A record read before a change may be out of date: get caches
+	// changes counts the databases dropped for an edit or a removal
+	// (Close). A record read before a change may be out of date: get caches
 	// nothing from it (errStale), and the job reads the record again.
 	changes atomic.Uint64
 }
@@ -119,32 +119,22 @@ func (p *Pools) get(ctx context.Context, rec *storage.Database, gen uint64, open
 	return src, nil
 }
 
-// Close closes the Source of one database, if open.
+// Close drops the Source of one database (edited or removed) at once, so
+// that no later job uses it, and closes it in the background: a job running
+// on it finishes first, and neither the caller (an API handler about to
+// answer, or the change-event subscription) waits for it. It counts a
+// change even when nothing was cached: a job may be reading the record.
 func (p *Pools) Close(dbID string) {
-	if e := p.take(dbID); e != nil {
-		e.src.Close()
-		p.log.Info("closed pool", "db_id", dbID)
-	}
-}
-
-// Forget drops the Source of one database at once, so that no later job
-// uses it, and closes it in the background (a job running on it finishes
-// first).
-func (p *Pools) Forget(dbID string) {
-	if e := p.take(dbID); e != nil {
-		go e.src.Close()
-	}
-}
-
-// take removes a database's entry from the cache and returns it, or nil.
-func (p *Pools) take(dbID string) *poolEntry {
 	p.opens.Delete(dbID)
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.changes.Add(1)
 	e := p.byID[dbID]
 	delete(p.byID, dbID)
-	return e
+	p.mu.Unlock()
+	if e != nil {
+		go e.src.Close()
+		p.log.Info("closed pool", "db_id", dbID)
+	}
 }
 
 // CloseAll closes every Source.

@@ -39,16 +39,11 @@ func main() {
 // GOGC and GOMEMLIMIT still work as usual.
 const gcPercent = 200
 
-// setGCDefault applies gcPercent unless GOGC is set, and returns the target
-// in force.
-func setGCDefault(getenv func(string) string) int {
-	if getenv("GOGC") != "" {
-		old := debug.SetGCPercent(100)
-		debug.SetGCPercent(old)
-		return old
+// setGCDefault applies gcPercent unless GOGC is set.
+func setGCDefault(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
-	debug.SetGCPercent(gcPercent)
-	return gcPercent
 }
 
 func usage() { printUsage(os.Stderr) }
