@@ -127,21 +127,32 @@ func (b *auditBatch) entries() ([]AuditEntry, error) {
 // full, entries are dropped and counted, never blocking a request. Close
 // writes everything queued.
 type Auditor struct {
-	coll    *mongo.Collection
-	log     *slog.Logger
-	keep    Retention
-	ch      chan AuditEntry
-	done    chan struct{} // closed by Close; ch is never closed, so Record never panics
+	coll *mongo.Collection
+	log  *slog.Logger
+	keep Retention
+
+	mu      sync.Mutex
+	pending []AuditEntry // recorded, not yet taken by the writer
+	spare   []AuditEntry // the writer's last batch, reused for the next
+	closed  bool
+
+	// kick wakes the writer when a batch begins or fills: twice per batch
+	// at most, never once per entry (a wake-up per call cost every request
+	// a goroutine hand-off).
+	kick    chan struct{}
+	done    chan struct{} // closed by Close
 	dropped atomic.Int64
 	wg      sync.WaitGroup
 	once    sync.Once
 }
 
-// auditFlush is how long an entry may wait for its batch to fill, and
-// auditBatchSize how many entries a batch (one document) holds at most.
+// auditFlush is how long an entry may wait for its batch to fill,
+// auditBatchSize how many entries a batch (one document) holds at most, and
+// auditBuffer how many entries may wait for the writer.
 const (
 	auditFlush     = 200 * time.Millisecond
 	auditBatchSize = 256
+	auditBuffer    = 8192
 )
 
 // NewAuditor makes sure the audit collection has its index on "at" (for
@@ -156,7 +167,7 @@ func (m *Mongo) NewAuditor(ctx context.Context, keep Retention, log *slog.Logger
 	if err := ensureIndex(cctx, coll, "at_1", bson.D{{Key: "at", Value: 1}}); err != nil {
 		return nil, m.wrap("create audit index", err)
 	}
-	a := &Auditor{coll: coll, log: log, keep: keep, ch: make(chan AuditEntry, 8192), done: make(chan struct{})}
+	a := &Auditor{coll: coll, log: log, keep: keep, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	a.wg.Add(2)
 	go a.run()
 	go a.pruneLoop() //nolint:gosec // G118: runs until Close, not for a request
@@ -184,16 +195,25 @@ func (a *Auditor) Record(e AuditEntry) {
 	if e.At.IsZero() {
 		e.At = time.Now().UTC()
 	}
-	select {
-	case <-a.done:
-		return // closed: a request that outlived the shutdown
-	default:
+	a.mu.Lock()
+	if a.closed { // a request that outlived the shutdown
+		a.mu.Unlock()
+		return
 	}
-	select {
-	case a.ch <- e:
-	default:
-		if a.dropped.Add(1)%1000 == 1 {
-			a.log.Warn("audit buffer full: dropping entries", "dropped", a.dropped.Load())
+	if len(a.pending) >= auditBuffer {
+		a.mu.Unlock()
+		if n := a.dropped.Add(1); n%1000 == 1 {
+			a.log.Warn("audit buffer full: dropping entries", "dropped", n)
+		}
+		return
+	}
+	a.pending = append(a.pending, e)
+	n := len(a.pending)
+	a.mu.Unlock()
+	if n == 1 || n == auditBatchSize {
+		select {
+		case a.kick <- struct{}{}:
+		default: // the writer is already told
 		}
 	}
 }
@@ -201,57 +221,74 @@ func (a *Auditor) Record(e AuditEntry) {
 // Dropped counts entries lost to a full buffer.
 func (a *Auditor) Dropped() int64 { return a.dropped.Load() }
 
-// run batches entries: a batch goes out as one document when it is full
-// or auditFlush after its first entry. An idle auditor has no timer running.
+// queued is how many entries wait for the writer.
+func (a *Auditor) queued() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.pending)
+}
+
+// take hands the writer every waiting entry, oldest first; close stops
+// Record from queueing more.
+func (a *Auditor) take(close bool) []AuditEntry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = a.closed || close
+	out := a.pending
+	a.pending = a.spare[:0]
+	a.spare = nil
+	return out
+}
+
+// run writes batches: one goes out as a document when it is full or
+// auditFlush after its first entry. An idle auditor has no timer running.
 func (a *Auditor) run() {
 	defer a.wg.Done()
-	batch := make([]AuditEntry, 0, auditBatchSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	flush := func() {
-		timer.Stop()
-		if len(batch) == 0 {
+	for {
+		select {
+		case <-a.done:
+			a.write(a.take(true))
 			return
+		case <-a.kick:
 		}
-		doc, err := newAuditBatch(batch)
+		if a.queued() < auditBatchSize {
+			timer.Reset(auditFlush)
+			select {
+			case <-timer.C:
+			case <-a.kick: // it filled
+				timer.Stop()
+			case <-a.done:
+				timer.Stop()
+				a.write(a.take(true))
+				return
+			}
+		}
+		a.write(a.take(false))
+	}
+}
+
+// write stores entries as documents of at most auditBatchSize, then keeps
+// the slice for the next batch.
+func (a *Auditor) write(entries []AuditEntry) {
+	for chunk := range slices.Chunk(entries, auditBatchSize) {
+		doc, err := newAuditBatch(chunk)
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_, err = a.coll.InsertOne(ctx, doc)
 			cancel()
 		}
 		if err != nil {
-			a.log.Warn("audit write failed", "entries", len(batch), "err", err)
-		}
-		clear(batch)
-		batch = batch[:0]
-	}
-	add := func(e AuditEntry) {
-		if len(batch) == 0 {
-			timer.Reset(auditFlush)
-		}
-		batch = append(batch, e)
-		if len(batch) == cap(batch) {
-			flush()
+			a.log.Warn("audit write failed", "entries", len(chunk), "err", err)
 		}
 	}
-	for {
-		select {
-		case <-a.done:
-			for {
-				select {
-				case e := <-a.ch:
-					add(e)
-				default:
-					flush()
-					return
-				}
-			}
-		case e := <-a.ch:
-			add(e)
-		case <-timer.C:
-			flush()
-		}
+	clear(entries)
+	a.mu.Lock()
+	if a.spare == nil && cap(entries) <= auditBuffer {
+		a.spare = entries[:0]
 	}
+	a.mu.Unlock()
 }
 
 func (a *Auditor) pruneLoop() {

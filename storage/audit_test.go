@@ -153,3 +153,69 @@ func TestAuditPruneManyBatches(t *testing.T) {
 	}
 	t.Logf("pruned %d entries in %s", n, time.Since(start))
 }
+
+// The writer needs no Close to write: a batch goes out when it fills or
+// shortly after its first entry, and one that fills while another is being
+// written goes out next. Close writes the rest in batches of at most 256,
+// and a Record after it is ignored.
+func TestAuditWriterFlushesOnItsOwn(t *testing.T) {
+	t.Parallel()
+	m := open(t)
+	ctx := context.Background()
+	a, err := m.NewAuditor(ctx, storage.Retention{}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll := m.RawDB().Collection(storage.CollAudit)
+	entries := func() int {
+		got, err := m.AuditLog(ctx, "", 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got)
+	}
+	waitFor := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for entries() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d entries written without Close, want %d", entries(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for range 3 {
+		a.Record(storage.AuditEntry{UserID: "u", Action: "tool.execute", Target: "t", Outcome: "ok"})
+	}
+	waitFor(3)
+	for range 700 { // fills two batches and starts a third
+		a.Record(storage.AuditEntry{UserID: "u", Action: "tool.execute", Target: "t", Outcome: "ok"})
+	}
+	waitFor(703)
+	for range 300 {
+		a.Record(storage.AuditEntry{UserID: "u", Action: "tool.execute", Target: "t", Outcome: "ok"})
+	}
+	a.Close()
+	a.Record(storage.AuditEntry{UserID: "u", Action: "tool.execute", Target: "late", Outcome: "ok"})
+	if n := entries(); n != 1003 {
+		t.Fatalf("%d entries after Close, want 1003", n)
+	}
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []struct {
+		N int64 `bson:"n"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if d.N < 1 || d.N > 256 {
+			t.Fatalf("a document holds %d entries, want 1 to 256", d.N)
+		}
+	}
+	if len(docs) < 5 {
+		t.Fatalf("1003 entries in %d documents: batches larger than 256", len(docs))
+	}
+}
