@@ -153,6 +153,7 @@ type Worker struct {
 	lost     []chan struct{} // one per consumption: signal to bind again
 	gates    gates
 	parked   chan struct{} // jobs waiting at a gate without a handler
+	spawn    *spawner
 }
 
 // New returns a worker with no handlers.
@@ -175,6 +176,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, statuses *queue.Statuses, o Opti
 	w := &Worker{nc: nc, js: js, statuses: statuses, opts: o, log: o.Logger, handlers: map[messages.Kind]Handler{}}
 	w.gates.perDB, w.gates.share = o.PerDatabase, o.Share
 	w.parked = make(chan struct{}, o.Concurrency)
+	w.spawn = newSpawner()
 	return w
 }
 
@@ -197,6 +199,7 @@ func (w *Worker) InFlight() int {
 // handler semaphore per kind shared by both: as many concurrent handlers as
 // the pool has connections.
 func (w *Worker) Run(ctx, drainCtx context.Context) error {
+	defer w.spawn.stop()
 	var loops sync.WaitGroup
 	for kind, h := range w.handlers {
 		sem := make(chan struct{}, w.opts.Concurrency)
@@ -324,7 +327,7 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 				return
 			}
 			g.park()
-			go func() {
+			w.spawn.run(func() {
 				defer w.inflight.Done()
 				entered := g.wait(ctx, m, w.opts.AckWait/3)
 				g.unpark()
@@ -337,7 +340,7 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				w.handle(drainCtx, kind, h, m, job, derr)
-			}()
+			})
 			return
 		}
 		select {
@@ -356,13 +359,13 @@ func (w *Worker) consume(ctx, drainCtx context.Context, kind messages.Kind, c me
 			_ = m.Nak() // fetched after the drain began: another worker takes it
 			return
 		}
-		go func() {
+		w.spawn.run(func() {
 			defer func() { <-sem; w.inflight.Done() }()
 			if g != nil {
 				defer g.leave()
 			}
 			w.handle(drainCtx, kind, h, m, job, derr)
-		}()
+		})
 	}, jetstream.PullMaxMessages(max(16, 2*w.opts.Concurrency)),
 		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
