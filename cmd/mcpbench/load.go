@@ -23,7 +23,10 @@ type result struct {
 	rps         float64
 	p50, p99    time.Duration
 	cpuPerReqUS float64 // server CPU µs per request; 0 without a server pid
-	rssPeak     float64 // MiB, peak sampled; 0 without a server pid
+	// machinePerReqUS is the CPU µs per request of the whole machine: the
+	// server, the load generator, PostgreSQL and the kernel together.
+	machinePerReqUS float64
+	rssPeak         float64 // MiB, peak sampled; 0 without a server pid
 }
 
 // load runs c goroutines for warm then for d; only the second phase is
@@ -77,11 +80,13 @@ func load(c int, warm, d time.Duration, pid int, nw newWorker) (result, error) {
 		stopRSS = sampleRSS(pid)
 		cpu0 = cpuSeconds(pid)
 	}
+	busy0 := machineBusySeconds()
 	start := time.Now()
 	phase.CompareAndSwap(warming, measuring)
 	time.Sleep(d)
 	phase.Store(stopped)
 	elapsed := time.Since(start)
+	busy := machineBusySeconds() - busy0
 	var cpu float64
 	if pid != 0 {
 		cpu = cpuSeconds(pid) - cpu0
@@ -96,7 +101,7 @@ func load(c int, warm, d time.Duration, pid int, nw newWorker) (result, error) {
 	}
 	slices.Sort(lat)
 	r := result{n: len(lat), rps: float64(len(lat)) / elapsed.Seconds(),
-		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], rssPeak: rss}
+		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], rssPeak: rss, machinePerReqUS: busy * 1e6 / float64(len(lat))}
 	if pid != 0 {
 		r.cpuPerReqUS = cpu * 1e6 / float64(r.n)
 	}

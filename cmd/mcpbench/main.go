@@ -213,8 +213,43 @@ func bench() error {
 	goals(cells, srv, tb != nil)
 	if e, q := edge[64], qcpu[64]; e > 0 && q > 0 {
 		fmt.Printf("\nfixed CPU per call at c=64, before any database work: edge %.0f µs + queue %.0f µs = %.0f µs\n", e, q, e+q)
+		if tb != nil {
+			budgets(cells, e+q)
+		}
 	}
 	return nil
+}
+
+// budgets says, for each throughput goal set as a multiple of Toolbox, how
+// much CPU a server may spend per call to reach it on this machine. At the
+// goal's rate the whole machine has numCPU()/rate per call; the load
+// generator, PostgreSQL and the kernel take what they took per Toolbox call
+// in this run (at least as much for this service, which sends PostgreSQL
+// more statements per read); the server has the rest. A budget below the
+// fixed CPU of the HTTP edge and the queue cannot be met by any work on the
+// path behind them.
+func budgets(cells map[cellKey]result, fixed float64) {
+	fmt.Printf("\nCPU budget of a goal at c=64: whole machine per call at the goal's rate, minus what the load generator,\n" +
+		"PostgreSQL and the kernel took per Toolbox call in this run, leaves the server:\n")
+	for _, g := range []struct {
+		query string
+		want  float64
+	}{{"SELECT 1", 1.2}, {"100-row select", 3}} {
+		tbx, ok := cells[cellKey{"tbx " + g.query, 64}]
+		if !ok || tbx.machinePerReqUS <= 0 {
+			continue
+		}
+		rate := tbx.rps * g.want
+		whole := float64(numCPU()) * 1e6 / rate
+		others := tbx.machinePerReqUS - tbx.cpuPerReqUS
+		server := whole - others
+		verdict := fmt.Sprintf("above the fixed %.0f µs: reachable only if the rest of the path fits in %.0f µs", fixed, server-fixed)
+		if server < fixed {
+			verdict = fmt.Sprintf("BELOW the fixed %.0f µs of the edge and the queue: out of reach on this machine", fixed)
+		}
+		fmt.Printf("  %-15s %.1fx = %6.0f req/s: machine %4.0f µs - others %4.0f µs = server %4.0f µs per call; %s\n",
+			g.query, g.want, rate, whole, others, server, verdict)
+	}
 }
 
 // startPeer installs and starts MCP Toolbox and checks each tool answers

@@ -153,6 +153,27 @@ func cpuSeconds(pid int) float64 {
 	return (ut + st) / 100 // clock ticks; USER_HZ is 100 on Linux
 }
 
+// machineBusySeconds is the CPU time every process and the kernel have
+// spent on this machine since boot, all CPUs together: /proc/stat's first
+// line without idle, iowait and steal.
+func machineBusySeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy float64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		v, _ := strconv.ParseFloat(f[i], 64)
+		busy += v
+	}
+	return busy / 100 // USER_HZ
+}
+
 // openFDs counts a process's open file descriptors.
 func openFDs(pid int) int {
 	es, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
