@@ -30,6 +30,7 @@ func (s *spawner) run(f func()) {
 func (s *spawner) loop(f func()) {
 	for {
 		f()
+		f = nil // keep nothing of a finished job while idle
 		select {
 		case f = <-s.work:
 		case <-s.quit:
