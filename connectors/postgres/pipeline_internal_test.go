@@ -114,6 +114,21 @@ func TestOneRoundTrip(t *testing.T) {
 	}
 }
 
+// deallocate drops prepared statements of the pool's connection behind the
+// Source's back, as a pooler that moved the session would.
+func deallocate(t *testing.T, s *Source, what string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Conn().PgConn().Exec(ctx, "DEALLOCATE "+what).ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // kind is the error's kind, 0 for no error.
 func kind(err error) connectors.Kind {
 	if err == nil {
@@ -265,14 +280,7 @@ func TestPreparedSetup(t *testing.T) {
 		t.Fatalf("prepared read: %d round trips, want 1", n)
 	}
 
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Conn().PgConn().Exec(ctx, "DEALLOCATE ALL").ReadAll(); err != nil {
-		t.Fatal(err)
-	}
-	conn.Release()
+	deallocate(t, s, "ALL")
 	read(s) // answers without them
 	if got := idlePid(t, s); got != pid {
 		t.Fatalf("connection replaced (pid %s, then %s)", pid, got)
@@ -290,14 +298,7 @@ func TestPreparedSetup(t *testing.T) {
 	// full, and the connection stops counting on the rest.
 	s2, _ := openCounted(t, false, 2*time.Second)
 	pid2 := idlePid(t, s2)
-	conn, err = s2.pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Conn().PgConn().Exec(ctx, "DEALLOCATE "+stmtUnlock).ReadAll(); err != nil {
-		t.Fatal(err)
-	}
-	conn.Release()
+	deallocate(t, s2, stmtUnlock)
 	read(s2)
 	if got := idlePid(t, s2); got != pid2 {
 		t.Fatalf("connection replaced (pid %s, then %s)", pid2, got)

@@ -95,17 +95,14 @@ func TestCallersStatementsArePrepared(t *testing.T) {
 		t.Fatalf("after ALTER TABLE prepared %q, want the changed statement again as mcp_q3", got)
 	}
 
-	// Prepared statements dropped behind the service's back: the call
-	// answers (unprepared) and the connection stays.
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Conn().PgConn().Exec(ctx, "DEALLOCATE ALL").ReadAll(); err != nil {
-		t.Fatal(err)
-	}
-	conn.Release()
+	// A caller's prepared statement dropped behind the service's back, then
+	// all of them: the call answers (unprepared) and the connection stays.
+	deallocate(t, s, "mcp_q1")
 	if body := runQuery(t, s, q); !strings.Contains(body, `"a":1`) {
+		t.Fatalf("after DEALLOCATE mcp_q1: %s", body)
+	}
+	deallocate(t, s, "ALL")
+	if body := runQuery(t, s, all); !strings.Contains(body, `"b":7`) {
 		t.Fatalf("after DEALLOCATE ALL: %s", body)
 	}
 	if got := idlePid(t, s); got != pid {
