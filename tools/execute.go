@@ -90,15 +90,14 @@ func (s *Service) classOf(ctx context.Context, req Request) messages.Class {
 	}
 	writes, known := s.routes.get(dbID, req.UserID)
 	if !known {
-		rec, err := s.c.Store.GetDatabase(ctx, req.UserID, dbID)
+		var err error
+		writes, err = s.routes.lookup(ctx, s.c.Store, dbID, req.UserID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			return messages.Fast
 		case err != nil:
 			return messages.Durable // when in doubt, the safe class
 		}
-		writes = rec.AllowWrites
-		s.routes.put(dbID, req.UserID, writes)
 	}
 	if writes {
 		return messages.Durable

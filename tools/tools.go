@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/openanalyst/mcp-integration-service/connectors"
 	"github.com/openanalyst/mcp-integration-service/messages"
@@ -98,6 +100,7 @@ func (s *Service) Close() {
 // List returns a user's tools: one set per saved database, then the tools
 // of the user's active apps.
 func (s *Service) List(ctx context.Context, userID string, f Filter) ([]Tool, error) {
+	gen := s.routes.generation()
 	dbs, err := s.c.Store.ListDatabases(ctx, userID)
 	if err != nil {
 		return nil, errorf(CodeStorageUnavailable, "storage is unavailable: the tool list cannot be read")
@@ -108,7 +111,7 @@ func (s *Service) List(ctx context.Context, userID string, f Filter) ([]Tool, er
 		if !ok || !f.keep(db.DBType) || (f.DBID != "" && db.ID != f.DBID) {
 			continue
 		}
-		s.routes.put(db.ID, userID, db.AllowWrites)
+		s.routes.put(gen, db.ID, userID, db.AllowWrites)
 		for _, t := range drv.Tools() {
 			tools = append(tools, Tool{
 				Name:        t.Prefix + "_" + db.ID,
@@ -143,10 +146,15 @@ type route struct {
 
 // routeCache remembers which saved databases allow writes, for a short
 // while and only until a change event, so that picking a job's class costs
-// no storage read on the hot path.
+// no storage read on the hot path. Requests that miss it at once (an entry
+// expired under load) share one storage read. A record read before a change
+// is never cached: every forget counts a change, and put keeps a route only
+// if none happened since its read began.
 type routeCache struct {
-	mu sync.Mutex
-	m  map[string]route
+	mu      sync.Mutex
+	m       map[string]route
+	changes uint64
+	reads   singleflight.Group
 }
 
 const routeTTL = 30 * time.Second
@@ -161,17 +169,46 @@ func (c *routeCache) get(dbID, userID string) (writes, ok bool) {
 	return r.writes, true
 }
 
-func (c *routeCache) put(dbID, userID string, writes bool) {
+// generation counts the changes so far; read it before reading records.
+func (c *routeCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.changes
+}
+
+// put keeps a route read at generation gen, unless a change came since.
+func (c *routeCache) put(gen uint64, dbID, userID string, writes bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changes != gen {
+		return
+	}
 	if len(c.m) > 100_000 {
 		clear(c.m) // bounded: a cache, not a store
 	}
 	c.m[dbID] = route{userID: userID, writes: writes, until: time.Now().Add(routeTTL)}
 }
 
+// lookup reads whether a database allows writes, sharing the read with
+// every request that needs the same route at the same generation.
+func (c *routeCache) lookup(ctx context.Context, store storage.Store, dbID, userID string) (bool, error) {
+	gen := c.generation()
+	key := strconv.FormatUint(gen, 10) + "\x00" + userID + "\x00" + dbID
+	v, err, _ := c.reads.Do(key, func() (any, error) {
+		// Not cancelled with the request that happened to start it.
+		rec, err := store.GetDatabase(context.WithoutCancel(ctx), userID, dbID)
+		if err != nil {
+			return false, err
+		}
+		c.put(gen, dbID, userID, rec.AllowWrites)
+		return rec.AllowWrites, nil
+	})
+	return v.(bool), err
+}
+
 func (c *routeCache) forget(dbID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.changes++
 	delete(c.m, dbID)
 }

@@ -1,0 +1,103 @@
+package tools
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openanalyst/mcp-integration-service/messages"
+	"github.com/openanalyst/mcp-integration-service/storage"
+)
+
+// heldStore is the real store whose database reads are counted and whose
+// answers are held until the test lets them go.
+type heldStore struct {
+	storage.Store
+	reads   atomic.Int32
+	release chan struct{}
+}
+
+func (h *heldStore) GetDatabase(ctx context.Context, userID, id string) (*storage.Database, error) {
+	rec, err := h.Store.GetDatabase(ctx, userID, id)
+	h.reads.Add(1)
+	<-h.release
+	return rec, err
+}
+
+// Requests that miss the route cache together (its entry expired under
+// load) share one storage read; a route read before a change is not kept,
+// and a request after the change does not join a read from before it.
+func TestRouteMissesShareOneRead(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.put(t, "db_w", "alice", true)
+	held := &heldStore{Store: b.store, release: make(chan struct{})}
+	svc, err := New(Config{Store: held})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := Request{UserID: "alice", Action: "DB_QUERY_db_w"}
+
+	const calls = 32
+	got := make([]messages.Class, calls)
+	var early sync.WaitGroup
+	for i := range calls {
+		early.Add(1)
+		go func() {
+			defer early.Done()
+			got[i] = svc.classOf(ctx, req)
+		}()
+	}
+	waitReads(t, held, 1)
+	// An edit while the read's answer is out: it must not be cached, and a
+	// request from now on reads again.
+	b.put(t, "db_w", "alice", false)
+	svc.ForgetDatabase("db_w")
+	var late messages.Class
+	lateDone := make(chan struct{})
+	go func() {
+		defer close(lateDone)
+		late = svc.classOf(ctx, req)
+	}()
+	waitReads(t, held, 2)
+	time.Sleep(100 * time.Millisecond) // nobody else joins
+	if n := held.reads.Load(); n != 2 {
+		t.Fatalf("%d storage reads for %d requests before and 1 after a change, want 2", n, calls)
+	}
+	held.release <- struct{}{} // the first read waits first: it goes first
+	early.Wait()
+	for i, c := range got {
+		if c != messages.Durable {
+			t.Fatalf("request %d: class %s, want durable (the database allowed writes)", i, c)
+		}
+	}
+	if writes, ok := svc.routes.get("db_w", "alice"); ok {
+		t.Fatalf("a route read before the edit was cached (writes=%v)", writes)
+	}
+	held.release <- struct{}{}
+	<-lateDone
+	if late != messages.Fast {
+		t.Fatalf("request after the edit: class %s, want fast", late)
+	}
+	if writes, ok := svc.routes.get("db_w", "alice"); !ok || writes {
+		t.Fatalf("cached route: writes=%v ok=%v, want the edited read-only route", writes, ok)
+	}
+	if c := svc.classOf(ctx, req); c != messages.Fast || held.reads.Load() != 2 {
+		t.Fatalf("class %s after %d reads, want fast from the cache", c, held.reads.Load())
+	}
+}
+
+func waitReads(t *testing.T, h *heldStore, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.reads.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d storage reads, want %d", h.reads.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
