@@ -3,28 +3,12 @@ package tools
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/openanalyst/mcp-integration-service/internal/testservices"
 	"github.com/openanalyst/mcp-integration-service/messages"
-	"github.com/openanalyst/mcp-integration-service/storage"
 )
-
-// heldStore is the real store whose database reads are counted and whose
-// answers are held until the test lets them go.
-type heldStore struct {
-	storage.Store
-	reads   atomic.Int32
-	release chan struct{}
-}
-
-func (h *heldStore) GetDatabase(ctx context.Context, userID, id string) (*storage.Database, error) {
-	rec, err := h.Store.GetDatabase(ctx, userID, id)
-	h.reads.Add(1)
-	<-h.release
-	return rec, err
-}
 
 // Requests that miss the route cache together (its entry expired under
 // load) share one storage read; a route read before a change is not kept,
@@ -33,7 +17,7 @@ func TestRouteMissesShareOneRead(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.put(t, "db_w", "alice", true)
-	held := &heldStore{Store: b.store, release: make(chan struct{})}
+	held := testservices.Hold(b.store)
 	svc, err := New(Config{Store: held})
 	if err != nil {
 		t.Fatal(err)
@@ -65,10 +49,10 @@ func TestRouteMissesShareOneRead(t *testing.T) {
 	}()
 	waitReads(t, held, 2)
 	time.Sleep(100 * time.Millisecond) // nobody else joins
-	if n := held.reads.Load(); n != 2 {
+	if n := held.Reads.Load(); n != 2 {
 		t.Fatalf("%d storage reads for %d requests before and 1 after a change, want 2", n, calls)
 	}
-	held.release <- struct{}{} // the first read waits first: it goes first
+	held.Release <- struct{}{} // the first read waits first: it goes first
 	early.Wait()
 	for i, c := range got {
 		if c != messages.Durable {
@@ -78,7 +62,7 @@ func TestRouteMissesShareOneRead(t *testing.T) {
 	if writes, ok := svc.routes.get("db_w", "alice"); ok {
 		t.Fatalf("a route read before the edit was cached (writes=%v)", writes)
 	}
-	held.release <- struct{}{}
+	held.Release <- struct{}{}
 	<-lateDone
 	if late != messages.Fast {
 		t.Fatalf("request after the edit: class %s, want fast", late)
@@ -86,17 +70,17 @@ func TestRouteMissesShareOneRead(t *testing.T) {
 	if writes, ok := svc.routes.get("db_w", "alice"); !ok || writes {
 		t.Fatalf("cached route: writes=%v ok=%v, want the edited read-only route", writes, ok)
 	}
-	if c := svc.classOf(ctx, req); c != messages.Fast || held.reads.Load() != 2 {
-		t.Fatalf("class %s after %d reads, want fast from the cache", c, held.reads.Load())
+	if c := svc.classOf(ctx, req); c != messages.Fast || held.Reads.Load() != 2 {
+		t.Fatalf("class %s after %d reads, want fast from the cache", c, held.Reads.Load())
 	}
 }
 
-func waitReads(t *testing.T, h *heldStore, n int32) {
+func waitReads(t *testing.T, h *testservices.HeldStore, n int32) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for h.reads.Load() < n {
+	for h.Reads.Load() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d storage reads, want %d", h.reads.Load(), n)
+			t.Fatalf("%d storage reads, want %d", h.Reads.Load(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

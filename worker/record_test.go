@@ -3,27 +3,12 @@ package worker
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/openanalyst/mcp-integration-service/internal/testservices"
 	"github.com/openanalyst/mcp-integration-service/storage"
 )
-
-// heldStore is the real store (the embedded FerretDB) whose database reads
-// are counted and held until the test lets them go.
-type heldStore struct {
-	storage.Store
-	reads   atomic.Int32
-	release chan struct{}
-}
-
-func (h *heldStore) GetDatabase(ctx context.Context, userID, id string) (*storage.Database, error) {
-	h.reads.Add(1)
-	<-h.release
-	return h.Store.GetDatabase(ctx, userID, id)
-}
 
 // Jobs in flight that need the same record at once (the pool cache's
 // ownership check expired under load) share one storage read, each getting
@@ -36,7 +21,7 @@ func TestConcurrentJobsShareOneRecordRead(t *testing.T) {
 	if err := m.InsertDatabase(ctx, &storage.Database{ID: "db_shared", UserID: "alice", DBType: "postgres", Name: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	store := &heldStore{Store: m, release: make(chan struct{})}
+	store := testservices.Hold(m)
 	d := &Databases{Store: store}
 
 	const jobs = 32
@@ -58,7 +43,7 @@ func TestConcurrentJobsShareOneRecordRead(t *testing.T) {
 		bobRec, bobOut = d.record(ctx, "bob", "db_shared", 0)
 	}()
 	time.Sleep(200 * time.Millisecond) // every job is waiting on a read by now
-	if n := store.reads.Load(); n != 2 {
+	if n := store.Reads.Load(); n != 2 {
 		t.Errorf("%d storage reads in flight for %d jobs of one user and one of another, want 2", n, jobs)
 	}
 	// A job that comes after a database changed (a later generation) does
@@ -71,10 +56,10 @@ func TestConcurrentJobsShareOneRecordRead(t *testing.T) {
 		}
 	}()
 	time.Sleep(200 * time.Millisecond)
-	if n := store.reads.Load(); n != 3 {
+	if n := store.Reads.Load(); n != 3 {
 		t.Errorf("%d storage reads in flight after a job of a later generation came, want 3", n)
 	}
-	close(store.release)
+	close(store.Release)
 	wg.Wait()
 	for i := range jobs {
 		if recs[i] == nil || recs[i].ID != "db_shared" || recs[i].UserID != "alice" {
