@@ -53,6 +53,11 @@ type Deps struct {
 	Audit func(e storage.AuditEntry)
 	// Observe records each request (metrics). May be nil.
 	Observe func(route, method string, status int, d time.Duration)
+	// Load counts the requests in flight (procs.Load). May be nil.
+	Load interface {
+		Begin()
+		End()
+	}
 	// RateLimitPerKey and RateLimitPerUser are requests per minute (0: off).
 	RateLimitPerKey, RateLimitPerUser int
 	// Tokens keeps the MCP tokens of /api/mcp/tokens; nil answers 503.
@@ -156,7 +161,13 @@ func New(d Deps) *Server {
 func (s *Server) Router() chi.Router { return s.router }
 
 // ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.d.Load != nil {
+		s.d.Load.Begin()
+		defer s.d.Load.End()
+	}
+	s.router.ServeHTTP(w, r)
+}
 
 // requireKey checks X-API-Key in constant time.
 func (s *Server) requireKey(next http.Handler) http.Handler {

@@ -29,6 +29,7 @@ import (
 	"github.com/openanalyst/mcp-integration-service/mcpserver"
 	"github.com/openanalyst/mcp-integration-service/messages"
 	"github.com/openanalyst/mcp-integration-service/metrics"
+	"github.com/openanalyst/mcp-integration-service/procs"
 	"github.com/openanalyst/mcp-integration-service/queue"
 	"github.com/openanalyst/mcp-integration-service/storage"
 	"github.com/openanalyst/mcp-integration-service/tools"
@@ -76,6 +77,8 @@ type Instance struct {
 	Audit *storage.Auditor
 	// Metrics is the process's Prometheus registry.
 	Metrics *metrics.Metrics
+	// Load counts the HTTP requests and jobs in flight, for procs.Run.
+	Load *procs.Load
 	// URL is the API's base URL, once it listens.
 	URL string
 
@@ -102,7 +105,8 @@ func Start(ctx context.Context, cfg *config.Config, mode Mode, o Options) (_ *In
 	if log == nil {
 		log = NewLogger(os.Stderr, cfg.LogLevel)
 	}
-	in := &Instance{Config: cfg, Mode: mode, Logger: log, runErr: make(chan error, 2), Metrics: metrics.New()}
+	in := &Instance{Config: cfg, Mode: mode, Logger: log, runErr: make(chan error, 2), Metrics: metrics.New(),
+		Load: &procs.Load{}}
 	defer func() {
 		if err != nil {
 			in.Close()
@@ -285,7 +289,7 @@ func (in *Instance) startWorker(settings queue.Settings, apps *integrations.Serv
 		Limits: worker.Limits{DefaultRows: cfg.DefaultRows, MaxRows: cfg.MaxRows, QueryTimeout: cfg.QueryTimeout}}
 	in.Worker = worker.New(in.NC, in.JS, in.Statuses, worker.Options{Concurrency: cfg.Workers,
 		JobTimeout: cfg.QueryTimeout + 10*time.Second, PerDatabase: min(cfg.PoolSize, cfg.DBMaxConns), Share: leases.Share, MaxDeliver: settings.MaxDeliver, MaxAge: settings.StatusTTL / 2, Logger: in.Logger, AckWait: settings.AckWait,
-		Observe: in.Metrics.ObserveJob})
+		Observe: in.Metrics.ObserveJob, Load: in.Load})
 	in.Metrics.GaugeFunc("mcp_budget_workers", "Live workers this worker counts in the fleet (MCP_DB_MAX_CONNECTIONS is shared among them).", func() float64 { return float64(leases.Workers()) })
 	in.Metrics.GaugeFunc("mcp_budget_share", "Connections this worker may open to one database: its share of MCP_DB_MAX_CONNECTIONS.", func() float64 { return float64(leases.Share()) })
 	in.Metrics.GaugeFunc("mcp_worker_inflight_jobs", "Jobs this worker process is running now.", func() float64 { return float64(in.Worker.InFlight()) })
@@ -369,7 +373,7 @@ func (in *Instance) startAPI(apps *integrations.Service) error {
 	in.closers = append(in.closers, mcp.Close)
 	deps := api.Deps{APIKey: cfg.APIKey, Store: in.Store, Ring: in.Ring, Tools: ts, Statuses: in.Statuses,
 		NC: in.NC, JS: in.JS, Policy: in.policy, JobTimeout: cfg.JobTimeout, Logger: in.Logger,
-		Observe: in.Metrics.ObserveRequest, Audit: in.Audit.Record,
+		Observe: in.Metrics.ObserveRequest, Audit: in.Audit.Record, Load: in.Load,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerUser: cfg.RateLimitPerUser,
 		Tokens: in.Store.Tokens(), PublicBase: cfg.OAuthRedirectBase,
 		MCP: mcp.Handler(), UI: web.Handler(), Metrics: in.Metrics.Handler(),

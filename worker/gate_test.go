@@ -24,8 +24,11 @@ func TestSlowDatabaseDoesNotStarveOthers(t *testing.T) {
 	var mu sync.Mutex
 	slowRunning, slowPeak := 0, 0
 	fastDone := make(chan struct{}, 1)
-	w := New(nc, js, nil, Options{Concurrency: 8, PerDatabase: 2, AckWait: 30 * time.Second})
+	load := &jobLoad{}
+	w := New(nc, js, nil, Options{Concurrency: 8, PerDatabase: 2, AckWait: 30 * time.Second, Load: load})
+	var handled atomic.Int64
 	w.Register(messages.KindExecute, HandlerFunc(func(_ context.Context, job *messages.Job, _ int) Outcome {
+		handled.Add(1)
 		pl, _ := job.Execute()
 		if pl.Action == "DB_QUERY_db_fast" {
 			fastDone <- struct{}{}
@@ -71,12 +74,24 @@ func TestSlowDatabaseDoesNotStarveOthers(t *testing.T) {
 	if peak != 2 {
 		t.Fatalf("the slow database held %d handlers at once, want its bound of 2", peak)
 	}
+	if in := load.in.Load(); in != 2 {
+		t.Fatalf("%d jobs counted in flight with 2 running and 8 waiting at the gate, want 2", in)
+	}
 	close(release)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	if b, h, in := load.begun.Load(), handled.Load(), load.in.Load(); b != h || b < 3 || in != 0 {
+		t.Fatalf("%d jobs handled, %d counted, %d still counted in flight; want every handled job counted, then none", h, b, in)
+	}
 }
+
+// jobLoad records what Options.Load is told.
+type jobLoad struct{ in, begun atomic.Int64 }
+
+func (l *jobLoad) Begin() { l.begun.Add(1); l.in.Add(1) }
+func (l *jobLoad) End()   { l.in.Add(-1) }
 
 // The gate follows the worker's share of the connection budget: no more
 // handlers than the share, waiting jobs admitted in arrival order as places

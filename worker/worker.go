@@ -135,6 +135,14 @@ type Options struct {
 	Share func() int
 	// Observe records each handled job (metrics). May be nil.
 	Observe func(kind messages.Kind, outcome string, d time.Duration, attempt int)
+	// Load counts the jobs running (procs.Load). May be nil.
+	Load Load
+}
+
+// Load counts what runs now.
+type Load interface {
+	Begin()
+	End()
 }
 
 // Worker consumes every registered job kind.
@@ -418,6 +426,10 @@ func (w *Worker) handle(ctx context.Context, kind messages.Kind, h Handler, m je
 	w.mu.Lock()
 	w.active++
 	w.mu.Unlock()
+	if w.opts.Load != nil {
+		w.opts.Load.Begin()
+		defer w.opts.Load.End()
+	}
 	defer func() {
 		w.mu.Lock()
 		w.active--

@@ -22,6 +22,7 @@ import (
 
 	"github.com/openanalyst/mcp-integration-service/config"
 	"github.com/openanalyst/mcp-integration-service/integrations"
+	"github.com/openanalyst/mcp-integration-service/procs"
 	"github.com/openanalyst/mcp-integration-service/service"
 	"github.com/openanalyst/mcp-integration-service/tracing"
 )
@@ -145,6 +146,11 @@ func serve(ctx context.Context, stop context.CancelFunc, cfg *config.Config, mod
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
+	}
+	if procs.Enabled(os.Getenv) {
+		pctx, stopProcs := context.WithCancel(context.Background())
+		defer stopProcs()
+		go procs.Run(pctx, in.Load, in.Logger)
 	}
 	if mode == service.ModeServe && cfg.Embedded() && in.URL != "" {
 		if _, set := os.LookupEnv("AGENT_API_KEY"); !set {
