@@ -52,6 +52,14 @@ func TestRouteMissesShareOneRead(t *testing.T) {
 	if n := held.Reads.Load(); n != 2 {
 		t.Fatalf("%d storage reads for %d requests before and 1 after a change, want 2", n, calls)
 	}
+	// A request that joins a held read gives up with its own deadline, on
+	// the safe class, and leaves the read to the others.
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	start := time.Now()
+	if c := svc.classOf(short, req); c != messages.Durable || time.Since(start) > 2*time.Second {
+		t.Fatalf("a request whose deadline passed during a shared read: class %s after %s, want durable at once", c, time.Since(start))
+	}
+	cancelShort()
 	held.Release <- struct{}{} // the first read waits first: it goes first
 	early.Wait()
 	for i, c := range got {

@@ -194,8 +194,9 @@ func (c *routeCache) put(gen uint64, dbID, userID string, writes bool) {
 func (c *routeCache) lookup(ctx context.Context, store storage.Store, dbID, userID string) (bool, error) {
 	gen := c.generation()
 	key := strconv.FormatUint(gen, 10) + "\x00" + userID + "\x00" + dbID
-	v, err, _ := c.reads.Do(key, func() (any, error) {
-		// Not cancelled with the request that happened to start it.
+	ch := c.reads.DoChan(key, func() (any, error) {
+		// Not cancelled with the request that happened to start it; the
+		// store bounds it with its own timeout.
 		rec, err := store.GetDatabase(context.WithoutCancel(ctx), userID, dbID)
 		if err != nil {
 			return false, err
@@ -203,7 +204,12 @@ func (c *routeCache) lookup(ctx context.Context, store storage.Store, dbID, user
 		c.put(gen, dbID, userID, rec.AllowWrites)
 		return rec.AllowWrites, nil
 	})
-	return v.(bool), err
+	select {
+	case r := <-ch:
+		return r.Val.(bool), r.Err
+	case <-ctx.Done(): // this request gives up; the read goes on for the others
+		return false, ctx.Err()
+	}
 }
 
 func (c *routeCache) forget(dbID string) {
