@@ -243,13 +243,20 @@ func (d *Databases) record(ctx context.Context, userID, dbID string, gen uint64)
 		err error
 	}
 	// Not cancelled with the first caller: the others wait for the same
-	// read. The store bounds each operation itself.
+	// read. The store bounds each operation itself, and each caller stops
+	// waiting when its own context ends.
 	// A job that comes after a change never joins a read from before it.
-	v, _, _ := d.lookups.Do(userID+"\x00"+dbID+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
+	ch := d.lookups.DoChan(userID+"\x00"+dbID+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
 		rec, err := d.Store.GetDatabase(context.WithoutCancel(ctx), userID, dbID)
 		return lookup{rec, err}, nil
 	})
-	l := v.(lookup)
+	var l lookup
+	select {
+	case r := <-ch:
+		l = r.Val.(lookup)
+	case <-ctx.Done():
+		return nil, Fail("storage_unavailable", "storage did not answer before the call's deadline")
+	}
 	rec, err := l.rec, l.err
 	if rec != nil {
 		own := *rec // each caller gets its own copy

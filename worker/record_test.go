@@ -46,6 +46,14 @@ func TestConcurrentJobsShareOneRecordRead(t *testing.T) {
 	if n := store.Reads.Load(); n != 2 {
 		t.Errorf("%d storage reads in flight for %d jobs of one user and one of another, want 2", n, jobs)
 	}
+	// A job that joins a held read stops waiting at its own deadline.
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	start := time.Now()
+	if rec, out := d.record(short, "alice", "db_shared", 0); rec != nil || out.Err == nil ||
+		out.Err.Code != "storage_unavailable" || time.Since(start) > 2*time.Second {
+		t.Errorf("a job whose deadline passed during a shared read: record %+v, outcome %+v after %s", rec, out, time.Since(start))
+	}
+	cancelShort()
 	// A job that comes after a database changed (a later generation) does
 	// not join a read from before the change.
 	wg.Add(1)
