@@ -120,8 +120,13 @@ func (s *Service) Submit(ctx context.Context, c messages.Class, job *messages.Jo
 				Kind: job.Kind, Status: queue.StatusQueued, CreatedAt: job.CreatedAt, Class: c.String()})
 			cancel()
 		}
-		return rep, &Error{Code: CodeTimeout, JobID: job.JobID,
-			Message: fmt.Sprintf("no worker answered within %s; the job is still queued, fetch its result with GET /api/jobs/%s", s.c.JobTimeout, job.JobID)}
+		msg := fmt.Sprintf("no worker answered within %s; the job is still queued, fetch its result with GET /api/jobs/%s", s.c.JobTimeout, job.JobID)
+		if c == messages.Fast {
+			// A read lives in the memory stream: a NATS failure can lose it,
+			// and GET /api/jobs/{id} then reports it lost.
+			msg = fmt.Sprintf("no worker answered within %s; the read is queued or running, fetch its result with GET /api/jobs/%s (a read lost with a NATS failure is reported lost there; it is safe to run again)", s.c.JobTimeout, job.JobID)
+		}
+		return rep, &Error{Code: CodeTimeout, JobID: job.JobID, Message: msg}
 	case err != nil:
 		return rep, unavailable(err)
 	}
