@@ -133,7 +133,6 @@ type Auditor struct {
 
 	mu      sync.Mutex
 	pending []AuditEntry // recorded, not yet taken by the writer
-	spare   []AuditEntry // the writer's last batch, reused for the next
 	closed  bool
 
 	// kick wakes the writer when a batch begins or fills: twice per batch
@@ -235,8 +234,7 @@ func (a *Auditor) take(close bool) []AuditEntry {
 	defer a.mu.Unlock()
 	a.closed = a.closed || close
 	out := a.pending
-	a.pending = a.spare[:0]
-	a.spare = nil
+	a.pending = nil
 	return out
 }
 
@@ -269,8 +267,7 @@ func (a *Auditor) run() {
 	}
 }
 
-// write stores entries as documents of at most auditBatchSize, then keeps
-// the slice for the next batch.
+// write stores entries as documents of at most auditBatchSize.
 func (a *Auditor) write(entries []AuditEntry) {
 	for chunk := range slices.Chunk(entries, auditBatchSize) {
 		doc, err := newAuditBatch(chunk)
@@ -283,12 +280,6 @@ func (a *Auditor) write(entries []AuditEntry) {
 			a.log.Warn("audit write failed", "entries", len(chunk), "err", err)
 		}
 	}
-	clear(entries)
-	a.mu.Lock()
-	if a.spare == nil && cap(entries) <= auditBuffer {
-		a.spare = entries[:0]
-	}
-	a.mu.Unlock()
 }
 
 func (a *Auditor) pruneLoop() {

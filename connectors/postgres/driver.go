@@ -132,8 +132,10 @@ func poolConfig(p connectors.Params, o connectors.Options) (*pgxpool.Config, err
 	}
 	cc.RuntimeParams = params
 	// The extended protocol for every query (one statement only), with no
-	// statement cache that could go stale: the only named statements are a
-	// read-only connection's fixed setup and cleanup (prepareSetup).
+	// pgx statement cache: the only named statements are a read-only
+	// connection's fixed setup and cleanup (prepareSetup) and the callers'
+	// statements it prepares itself (userStatement), which recover from a
+	// changed table.
 	cc.DefaultQueryExecMode = pgx.QueryExecModeExec
 	cc.StatementCacheCapacity = 0
 	cc.DescriptionCacheCapacity = 0

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/openanalyst/mcp-integration-service/connectors"
 )
 
@@ -51,9 +53,8 @@ func openCounted(t *testing.T, writes bool, stmtTimeout time.Duration) (*Source,
 	return src.(*Source), f
 }
 
-// idlePid checks that the pool's connection is idle (TxStatus 'I') and
-// usable, and returns its backend pid.
-func idlePid(t *testing.T, s *Source) string {
+// withConn runs f on a connection of the pool, behind the Source's back.
+func withConn(t *testing.T, s *Source, f func(ctx context.Context, pc *pgconn.PgConn)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -62,15 +63,24 @@ func idlePid(t *testing.T, s *Source) string {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	pc := conn.Conn().PgConn()
-	if st := pc.TxStatus(); st != 'I' {
-		t.Fatalf("pooled connection has TxStatus %q, want 'I'", st)
-	}
-	res := pc.ExecParams(ctx, "SELECT pg_backend_pid()", nil, nil, nil, nil).Read()
-	if res.Err != nil || len(res.Rows) != 1 {
-		t.Fatalf("pooled connection unusable: %v", res.Err)
-	}
-	return string(res.Rows[0][0])
+	f(ctx, conn.Conn().PgConn())
+}
+
+// idlePid checks that the pool's connection is idle (TxStatus 'I') and
+// usable, and returns its backend pid.
+func idlePid(t *testing.T, s *Source) (pid string) {
+	t.Helper()
+	withConn(t, s, func(ctx context.Context, pc *pgconn.PgConn) {
+		if st := pc.TxStatus(); st != 'I' {
+			t.Fatalf("pooled connection has TxStatus %q, want 'I'", st)
+		}
+		res := pc.ExecParams(ctx, "SELECT pg_backend_pid()", nil, nil, nil, nil).Read()
+		if res.Err != nil || len(res.Rows) != 1 {
+			t.Fatalf("pooled connection unusable: %v", res.Err)
+		}
+		pid = string(res.Rows[0][0])
+	})
+	return pid
 }
 
 // TestOneRoundTrip counts the client's flushes per call on a warm pool: a
@@ -118,15 +128,11 @@ func TestOneRoundTrip(t *testing.T) {
 // Source's back, as a pooler that moved the session would.
 func deallocate(t *testing.T, s *Source, what string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Conn().PgConn().Exec(ctx, "DEALLOCATE "+what).ReadAll(); err != nil {
-		t.Fatal(err)
-	}
+	withConn(t, s, func(ctx context.Context, pc *pgconn.PgConn) {
+		if _, err := pc.Exec(ctx, "DEALLOCATE "+what).ReadAll(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // kind is the error's kind, 0 for no error.
@@ -239,19 +245,16 @@ func TestFinishRepairs(t *testing.T) {
 func TestPreparedSetup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	names := func(s *Source) (string, bool) {
+	names := func(s *Source) (list string, flag bool) {
 		t.Helper()
-		conn, err := s.pool.Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Release()
-		pc := conn.Conn().PgConn()
-		res := pc.ExecParams(ctx, "SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_prepared_statements", nil, nil, nil, nil).Read()
-		if res.Err != nil {
-			t.Fatal(res.Err)
-		}
-		return string(res.Rows[0][0]), isPrepared(pc)
+		withConn(t, s, func(ctx context.Context, pc *pgconn.PgConn) {
+			res := pc.ExecParams(ctx, "SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_prepared_statements", nil, nil, nil, nil).Read()
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			list, flag = string(res.Rows[0][0]), isPrepared(pc)
+		})
+		return list, flag
 	}
 	read := func(s *Source) {
 		t.Helper()

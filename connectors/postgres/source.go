@@ -345,7 +345,7 @@ func (s *Source) pipeline(ctx context.Context, pc *pgconn.PgConn, stmt string, r
 			if n < setup || n == at && name != "" {
 				stmtErr = errUnprepared
 			}
-		case prepared && !fresh && name != "" && n == at && pe.Code == pgerrcode.FeatureNotSupported:
+		case !fresh && name != "" && n == at && pe.Code == pgerrcode.FeatureNotSupported:
 			// "cached plan must not change result type": a table the
 			// statement reads changed. Its name is used no more; the call
 			// runs again and prepares it anew.
@@ -427,9 +427,10 @@ func forgetPrepared(pc *pgconn.PgConn) {
 // parsed nor planned again (about 10 µs of PostgreSQL's CPU for SELECT 1, 20
 // for a 100-row select). Each connection prepares at most maxStatements,
 // under names it never reuses (mcp_q1, mcp_q2, …), then runs further
-// statements unprepared; the pool replaces its connections every few
-// minutes at most, and with them the set. The statements stay those the guard let
-// through: what runs is the same text, in the same read-only transaction.
+// statements unprepared; the set goes with the connection, which the pool
+// replaces after a minute under the fleet budget (the default), an hour at
+// most. The statements stay those the guard let through: what runs is the
+// same text, in the same read-only transaction.
 const (
 	statementsKey   = "mcp.statements"
 	maxStatements   = 32

@@ -7,29 +7,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/openanalyst/mcp-integration-service/connectors"
 )
 
 // prepared lists the prepared statements of the pool's only connection as
 // "name=statement", sorted by name.
-func prepared(t *testing.T, s *Source) []string {
+func prepared(t *testing.T, s *Source) (out []string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	res := conn.Conn().PgConn().ExecParams(ctx,
-		"SELECT name || '=' || statement FROM pg_prepared_statements WHERE name LIKE 'mcp_q%' ORDER BY length(name), name",
-		nil, nil, nil, nil).Read()
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	var out []string
-	for _, r := range res.Rows {
-		out = append(out, string(r[0]))
-	}
+	withConn(t, s, func(ctx context.Context, pc *pgconn.PgConn) {
+		res := pc.ExecParams(ctx,
+			"SELECT name || '=' || statement FROM pg_prepared_statements WHERE name LIKE 'mcp_q%' ORDER BY length(name), name",
+			nil, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		for _, r := range res.Rows {
+			out = append(out, string(r[0]))
+		}
+	})
 	return out
 }
 
